@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { init } from '../index.js';
+import { run } from './main.js';
+
+/** `scitex-data init`: create the layout. */
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('create the data/ layout, its .gitkeep files and the .gitignore data block')
+    .option('--dry-run', 'show what would be created, change nothing')
+    .action(
+      run('init', async (ctx, opts: { dryRun?: boolean }) => {
+        const r = await init(ctx.g.root, ctx.log, { dryRun: opts.dryRun });
+        const verb = r.dryRun ? 'would create' : 'created';
+        for (const p of r.created) ctx.say(`${ctx.c.green(verb)} ${p}`);
+        for (const p of r.existing) ctx.say(`${ctx.c.dim('exists')}  ${p}`);
+        ctx.say(`.gitignore data block: ${r.dryRun && r.gitignore !== 'unchanged' ? 'would be ' : ''}${r.gitignore}`);
+        if (!r.created.length && r.gitignore === 'unchanged') ctx.say('Nothing to do: the layout is complete.');
+        return { result: { ...r } };
+      }),
+    );
+}

@@ -1,0 +1,130 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+/** Marker in the names of files that are being written; never a finished artifact. */
+export const PARTIAL_MARK = '.partial-';
+
+/** A hidden temporary name next to `final`, recognisable as unfinished by PARTIAL_MARK. */
+export function partialName(final: string): string {
+  return path.join(path.dirname(final), `.${path.basename(final)}${PARTIAL_MARK}${process.pid}-${crypto.randomBytes(3).toString('hex')}`);
+}
+
+/** True for names made by partialName (left behind only by an interrupted run). */
+export function isPartialName(name: string): boolean {
+  return name.startsWith('.') && name.includes(PARTIAL_MARK);
+}
+
+/** Creates a directory (and parents) and forces mode 0700 on the last level, whatever the umask. */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fsp.chmod(dir, 0o700);
+}
+
+/** fsyncs a directory so that a rename or create inside it survives power loss. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsyncs a file's contents. */
+export async function fsyncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes a small file atomically: partial name, fsync, chmod, rename, fsync directory. */
+export async function writeFileAtomic(final: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const tmp = partialName(final);
+  const fh = await fsp.open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await fsp.rename(tmp, final);
+  await fsyncDir(path.dirname(final));
+}
+
+/** Streams a file through SHA-256 and returns the hex digest. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), hash);
+  return hash.digest('hex');
+}
+
+/** Lines in `sha256sum` format, so operators can check with `sha256sum -c` without us. */
+export function sha256sumLine(digest: string, name: string): string {
+  return `${digest}  ${name}\n`;
+}
+
+/** Parses one `sha256sum` line (text or binary mode marker). */
+export function parseSha256sumLine(line: string): { digest: string; name: string } | null {
+  const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line.trim());
+  return m ? { digest: m[1]!, name: m[2]! } : null;
+}
+
+/** Free bytes available to this user on the filesystem holding `p`. */
+export async function freeBytes(p: string): Promise<number> {
+  const s = await fsp.statfs(p);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+/** True when the path exists (without following a final symlink). */
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes leftovers of interrupted runs (names made by partialName) in a directory; returns them. */
+export async function removePartials(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (isPartialName(n)) {
+      await fsp.rm(path.join(dir, n), { recursive: true, force: true });
+      removed.push(n);
+    }
+  }
+  if (removed.length) await fsyncDir(dir);
+  return removed;
+}
+
+/** UTC timestamp in the design document's backup naming: YYYYMMDD_HHMMSS. */
+export function timestamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}_${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+/** Parses YYYYMMDD_HHMMSS (UTC) back into a Date, or null when it is not one. */
+export function parseTimestamp(ts: string): Date | null {
+  const m = /^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/.exec(ts);
+  if (!m) return null;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return date.getUTCMonth() === mo - 1 && date.getUTCDate() === d ? date : null;
+}

@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { UsageError } from './errors.js';
+
+/** The directories of the new layout, relative to the project root, in creation order. */
+export const LAYOUT_DIRS = ['data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive', 'data/users'] as const;
+
+/** Directories that hold database contents or backups and so must not be readable by others. */
+export const PRIVATE_DIRS = ['data/db', 'data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive'] as const;
+
+/** Entries under data/ that the app uses in place and that are never users. */
+export const APP_ENTRIES = ['db', 'users', 'ssh_keys', 'anonymous', 'visitor'] as const;
+
+/** SQLite database file names the app uses (dev, prod and the shared base fallback). */
+export const SQLITE_NAMES = ['scitex_cloud_dev.db', 'scitex_cloud_prod.db', 'scitex_cloud.db'] as const;
+
+/** SQLite side files that belong to a database and move with it. */
+export const SQLITE_SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
+
+/** `<root>/data` */
+export const dataDir = (root: string): string => path.join(path.resolve(root), 'data');
+/** `<root>/data/db` */
+export const dbDir = (root: string): string => path.join(dataDir(root), 'db');
+/** `<root>/data/db/sqlite`: the SQLite fallback databases. */
+export const sqliteDir = (root: string): string => path.join(dbDir(root), 'sqlite');
+/** `<root>/data/db/backups`: the default backup directory. */
+export const backupsDir = (root: string): string => path.join(dbDir(root), 'backups');
+/** `<root>/data/db/migrations_archive`: archived Django migrations. */
+export const migrationsArchiveDir = (root: string): string => path.join(dbDir(root), 'migrations_archive');
+/** `<root>/data/users`: one workspace per user. */
+export const usersDir = (root: string): string => path.join(dataDir(root), 'users');
+
+const USERNAME_RE = /^[\p{L}\p{N}_.@+-]+$/u;
+const MAX_USERNAME = 150;
+
+/** Why a username is not acceptable, or null when it is (Django's `^[\w.@+-]+\Z`, NFKC, <= 150). */
+export function usernameProblem(name: string): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'it is empty';
+  if (name.includes('\0')) return 'it contains a NUL byte';
+  if ([...name].length > MAX_USERNAME) return `it is longer than ${MAX_USERNAME} characters`;
+  if (name === '.' || name === '..') return 'it is a relative path segment';
+  if (!USERNAME_RE.test(name)) return "it contains characters outside Django's rule (letters, digits, . @ + - _)";
+  // Django stores usernames NFKC-normalised, so any other form cannot name a real user.
+  if (name.normalize('NFKC') !== name) return 'it is not NFKC-normalised as Django stores usernames';
+  return null;
+}
+
+/** Returns the username unchanged, or throws a UsageError saying why it is refused. */
+export function validateUsername(name: string): string {
+  const problem = usernameProblem(name);
+  if (problem) {
+    throw new UsageError(`Refusing username ${JSON.stringify(name)}: ${problem}.`, "Usernames follow Django's rule: letters, digits and . @ + - _, up to 150 characters.");
+  }
+  return name;
+}
+
+/** Returns the project name unchanged, or throws when it is not a single safe path segment. */
+export function validateProjectName(name: string): string {
+  const bad =
+    typeof name !== 'string' || name.length === 0 || name === '.' || name === '..' ||
+    name.includes('/') || name.includes('\\') || name.includes('\0') || Buffer.byteLength(name) > 255;
+  if (bad) {
+    throw new UsageError(`Refusing project name ${JSON.stringify(name)}: it must be one path segment.`, 'Use a name without "/", NUL, "." or "..".');
+  }
+  return name;
+}
+
+/** `<root>/data/users/<username>`, the design document's get_user_data_dir. */
+export function userDataDir(root: string, username: string): string {
+  const dir = path.join(usersDir(root), validateUsername(username));
+  assertInside(usersDir(root), dir);
+  return dir;
+}
+
+/** `<root>/data/users/<username>/proj/<project>`, the design document's get_user_project_dir. */
+export function userProjectDir(root: string, username: string, project: string): string {
+  const dir = path.join(userDataDir(root, username), 'proj', validateProjectName(project));
+  assertInside(usersDir(root), dir);
+  return dir;
+}
+
+/** Throws unless `child` lies strictly below `parent` (lexically). */
+export function assertInside(parent: string, child: string): void {
+  const rel = path.relative(parent, child);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new UsageError(`Refusing path ${child}: it is outside ${parent}.`);
+  }
+}
+
+/** True when `name` is one of the SQLite database file names (with or without side-file suffix). */
+export function isSqliteFileName(name: string): boolean {
+  return /\.db(-wal|-shm|-journal)?$/.test(name) || /\.sqlite3?(-wal|-shm|-journal)?$/.test(name);
+}

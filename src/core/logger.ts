@@ -1,0 +1,35 @@
+/** A progress ticker for long work; a no-op where progress is not shown. */
+export interface Progress {
+  tick(bytes: number, files?: number): void;
+  done(): void;
+}
+
+/** What the core reports through; the CLI decides where (if anywhere) it goes. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  debug(message: string): void;
+  progress(label: string, totalBytes: number, totalFiles?: number): Progress;
+}
+
+const noProgress: Progress = { tick() {}, done() {} };
+
+/** A logger that drops everything: for library users and tests that do not care. */
+export const silentLogger: Logger = {
+  info() {},
+  warn() {},
+  debug() {},
+  progress: () => noProgress,
+};
+
+/** A logger that records messages, for tests and for --json summaries. */
+export function memoryLogger(): Logger & { lines: { level: string; message: string }[] } {
+  const lines: { level: string; message: string }[] = [];
+  return {
+    lines,
+    info: (message) => lines.push({ level: 'info', message }),
+    warn: (message) => lines.push({ level: 'warn', message }),
+    debug: (message) => lines.push({ level: 'debug', message }),
+    progress: () => noProgress,
+  };
+}

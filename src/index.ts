@@ -1,0 +1,11 @@
+/** scitex-data's public API: the CLI uses only what is exported here. */
+export const VERSION = '0.1.0';
+export * from './core/errors.js';
+export * from './core/logger.js';
+export * from './core/layout.js';
+export * from './core/config.js';
+export * from './core/fsafe.js';
+export * from './core/lock.js';
+export * from './core/gitignore.js';
+export * from './core/oldlayout.js';
+export * from './core/init.js';
