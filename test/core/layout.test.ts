@@ -1,0 +1,25 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backupsDir, usernameProblem, userDataDir, userProjectDir, usersDir, validateProjectName } from '../../src/index.js';
+
+describe('layout API', () => {
+  const root = '/srv/scitex';
+  it('places directories as the design document does', () => {
+    expect(usersDir(root)).toBe('/srv/scitex/data/users');
+    expect(backupsDir(root)).toBe('/srv/scitex/data/db/backups');
+    expect(userDataDir(root, 'ywatanabe1989')).toBe('/srv/scitex/data/users/ywatanabe1989');
+    expect(userProjectDir(root, 'alice', 'neuro-2025')).toBe('/srv/scitex/data/users/alice/proj/neuro-2025');
+  });
+  it.each(['alice', 'a.b', 'me@example.org', 'x+y', 'dash-_', 'Jürgen', '渡辺', 'backups', 'ssh_keys', 'a'.repeat(150)])('accepts Django username %s', (u) => {
+    expect(usernameProblem(u)).toBeNull();
+    expect(userDataDir(root, u).startsWith(usersDir(root) + path.sep)).toBe(true);
+  });
+  it.each(['', '.', '..', '../etc', 'a/b', 'a\0b', 'sp ace', 'new\nline', 'a'.repeat(151), 'ﬁle' /* NFKC would change it */, 'semi;colon'])('refuses %j', (u) => {
+    expect(usernameProblem(u)).not.toBeNull();
+    expect(() => userDataDir(root, u)).toThrow(/Refusing username/);
+  });
+  it.each(['', '.', '..', 'a/b', 'x\0'])('refuses project name %j', (p) => {
+    expect(() => validateProjectName(p)).toThrow(/one path segment/);
+    expect(() => userProjectDir(root, 'alice', p)).toThrow();
+  });
+});
