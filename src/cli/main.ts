@@ -4,6 +4,9 @@ import type { Ctx } from './context.js';
 import { makeContext } from './context.js';
 import { registerInit } from './init.js';
 import { registerConfig } from './config.js';
+import { registerBackup } from './backup.js';
+import { registerList } from './list.js';
+import { registerPrune } from './prune.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -46,6 +49,9 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false, helpWidth: 100 });
   registerInit(program);
   registerConfig(program);
+  registerBackup(program);
+  registerList(program);
+  registerPrune(program);
   return program;
 }
 

@@ -128,3 +128,15 @@ export function parseTimestamp(ts: string): Date | null {
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
   return date.getUTCMonth() === mo - 1 && date.getUTCDate() === d ? date : null;
 }
+
+/** True when the file starts with the gzip magic bytes. */
+export async function isGzip(file: string): Promise<boolean> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    await fh.read(b, 0, 2, 0);
+    return b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}

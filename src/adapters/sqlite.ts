@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { ScitexError } from '../core/errors.js';
+
+/** Opens a database read-only, failing clearly when it is missing or not SQLite. */
+export function openReadOnly(file: string): Database.Database {
+  if (!fs.existsSync(file)) throw new ScitexError(`SQLite database ${file} does not exist.`, 'Check the configuration (`scitex-data config`).');
+  try {
+    return new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  } catch (err) {
+    throw new ScitexError(`Cannot open SQLite database ${file}: ${(err as Error).message}.`, 'Check that it is a SQLite file and readable.', 1, { cause: err });
+  }
+}
+
+/**
+ * Consistent online snapshot with SQLite's backup API, including what sits in the -wal file.
+ * All pages are copied in one step, so a writer in another process cannot make it restart forever.
+ */
+export async function snapshot(src: string, dest: string): Promise<void> {
+  const db = openReadOnly(src);
+  try {
+    await db.backup(dest, { progress: () => 0x7fffffff });
+  } finally {
+    db.close();
+  }
+}
+
+/** `PRAGMA quick_check` (or integrity_check when `full`); returns the problems, empty when sound. */
+export function checkDatabase(file: string, full = false): string[] {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    return [(err as Error).message];
+  }
+  try {
+    const rows = db.pragma(full ? 'integrity_check' : 'quick_check') as Record<string, string>[];
+    const msgs = rows.map((r) => Object.values(r)[0] ?? '');
+    return msgs.length === 1 && msgs[0] === 'ok' ? [] : msgs;
+  } catch (err) {
+    return [(err as Error).message];
+  } finally {
+    db.close();
+  }
+}
+
+/** Row count of every table, for comparing a restored copy with the live one. */
+export function tableCounts(file: string): Record<string, number> {
+  const db = openReadOnly(file);
+  try {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+    const out: Record<string, number> = {};
+    for (const { name } of tables) out[name] = (db.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}"`).get() as { n: number }).n;
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** Folds the -wal file into the database file so that the file alone is the whole database. */
+export function checkpoint(file: string): void {
+  const db = new Database(file, { fileMustExist: true, timeout: 10_000 });
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
+}
+
+/** Usernames in a Django auth_user table, or [] when the file has none. */
+export function authUsernames(file: string): string[] {
+  let db: Database.Database | undefined;
+  try {
+    db = openReadOnly(file);
+    return (db.prepare('SELECT username FROM auth_user').all() as { username: string }[]).map((r) => r.username);
+  } catch {
+    return [];
+  } finally {
+    db?.close();
+  }
+}
+
+/** The first 16 bytes say whether a file is a SQLite database. */
+export function isSqliteFile(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const buf = Buffer.alloc(16);
+    fs.readSync(fd, buf, 0, 16, 0);
+    fs.closeSync(fd);
+    return buf.toString('latin1') === 'SQLite format 3\0';
+  } catch {
+    return false;
+  }
+}

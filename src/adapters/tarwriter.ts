@@ -1,0 +1,241 @@
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import zlib from 'node:zlib';
+import { Header, Pax } from 'tar';
+import { ScitexError } from '../core/errors.js';
+import type { WalkEntry } from './walk.js';
+
+/** Compression of user archives. */
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** File extension for each compression. */
+export const ARCHIVE_EXT: Record<Compression, string> = { gzip: '.tar.gz', zstd: '.tar.zst', none: '.tar' };
+
+/** Result of writing one archive. */
+export interface ArchiveResult {
+  size: number;
+  sha256: string;
+  /** Files whose size or mtime changed, or that vanished, while they were read. */
+  changed: string[];
+}
+
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(BLOCK * 2);
+const SAMPLE = 64 * 1024;
+const CHUNK = 1 << 20;
+
+/** Encodes a ustar header, preceded by a pax header when a field does not fit (long names, big files). */
+function header(h: { path: string; type: 'File' | 'Directory' | 'SymbolicLink' | 'Link'; mode: number; uid: number; gid: number; size: number; mtime: Date; linkpath?: string }): Buffer {
+  const hd = new Header({ ...h, uname: '', gname: '' });
+  const needPax = hd.encode();
+  if (!hd.block) throw new Error('tar header encoding failed');
+  if (!needPax) return hd.block;
+  return Buffer.concat([new Pax({ path: h.path, linkpath: h.linkpath, size: h.size, uid: h.uid, gid: h.gid, mtime: h.mtime }).encode(), hd.block]);
+}
+
+/** True when a sample of the file barely compresses (media, arrays, archives): store it, don't deflate it. */
+function looksIncompressible(sample: Buffer): boolean {
+  if (sample.length < 4096) return false;
+  return zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97;
+}
+
+/** zlib streams can change level mid-stream (deflateParams); @types/node 20 does not declare it. */
+interface Paramable {
+  params(level: number, strategy: number, cb: () => void): void;
+}
+
+/** A sink that compresses, hashes and writes to `file`, finishing only when the file is fully written. */
+interface Sink {
+  write(b: Buffer): Promise<void>;
+  /** Switch the deflate level for what follows (gzip only; a no-op otherwise). */
+  setLevel(level: number): Promise<void>;
+  end(): Promise<{ size: number; sha256: string }>;
+}
+
+function openSink(file: string, compression: Compression, level: number): Sink {
+  const out = fs.createWriteStream(file, { mode: 0o600, highWaterMark: CHUNK });
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  let failure: Error | undefined;
+  const outDone = new Promise<void>((resolve, reject) => {
+    out.on('finish', resolve);
+    out.on('error', (e) => {
+      failure = e;
+      reject(e);
+    });
+  });
+  outDone.catch(() => {});
+  const tee = (c: Buffer) => {
+    hash.update(c);
+    size += c.length;
+    if (!out.write(c)) compressor?.pause?.();
+  };
+  out.on('drain', () => compressor?.resume?.());
+  let compressor: (NodeJS.ReadWriteStream & Partial<Paramable>) | undefined;
+  let input: Writable;
+  let child: ReturnType<typeof spawn> | undefined;
+  if (compression === 'gzip') {
+    const gz = zlib.createGzip({ level, chunkSize: CHUNK, memLevel: 9 });
+    compressor = gz;
+    gz.on('data', tee);
+    input = gz;
+  } else if (compression === 'zstd') {
+    child = spawn('zstd', ['-q', '-c', `-${level}`, '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.on('error', (e: NodeJS.ErrnoException) => (failure = e.code === 'ENOENT' ? new ScitexError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.') : e));
+    compressor = child.stdout as unknown as NodeJS.ReadWriteStream;
+    child.stdout!.on('data', tee);
+    input = child.stdin!;
+  } else {
+    input = new Writable({
+      highWaterMark: CHUNK,
+      write(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        if (out.write(chunk)) cb();
+        else out.once('drain', () => cb());
+      },
+    });
+  }
+  const compressed = new Promise<void>((resolve, reject) => {
+    if (child) {
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      child.on('close', (code) => (code === 0 ? resolve() : reject(failure ?? new Error(`zstd failed: ${err.trim()}`))));
+      input.on('error', (e) => (failure ??= e));
+    } else if (compressor) {
+      compressor.on('end', resolve);
+      compressor.on('error', reject);
+    } else input.on('finish', resolve);
+    input.on('error', reject);
+  });
+  compressed.catch(() => {});
+  let current = level;
+  return {
+    async write(b) {
+      if (failure) throw failure;
+      if (!input.write(b)) await new Promise<void>((r, j) => {
+        const onDrain = () => { input.off('error', onErr); r(); };
+        const onErr = (e: Error) => { input.off('drain', onDrain); j(e); };
+        input.once('drain', onDrain);
+        input.once('error', onErr);
+      });
+      if (failure) throw failure;
+    },
+    async setLevel(l) {
+      if (compression !== 'gzip' || l === current) return;
+      current = l;
+      await new Promise<void>((r) => (compressor as unknown as Paramable).params(l, zlib.constants.Z_DEFAULT_STRATEGY, () => r()));
+    },
+    async end() {
+      input.end();
+      await compressed;
+      out.end();
+      await outDone;
+      if (failure) throw failure;
+      return { size, sha256: hash.digest('hex') };
+    },
+  };
+}
+
+/** Owner and mode bits for a header from a bigint stat. */
+const meta = (s: fs.BigIntStats) => ({ mode: Number(s.mode & 0o7777n), uid: Number(s.uid), gid: Number(s.gid), mtime: new Date(Number(s.mtimeMs)) });
+
+/**
+ * Writes a tar archive of `entries` (from walkTree of `dir`) with member names `prefix/<rel>`,
+ * streaming every file (constant memory), recording hard links once, and noting files that change
+ * while read. The archive is readable by GNU tar (`tar -xzf`).
+ */
+export async function writeArchive(dir: string, entries: WalkEntry[], prefix: string, file: string, compression: Compression, level: number, onBytes: (n: number) => void = () => {}): Promise<ArchiveResult> {
+  const sink = openSink(file, compression, level);
+  const changed: string[] = [];
+  const links = new Map<string, string>();
+  try {
+    for (const e of entries) {
+      const name = e.rel ? `${prefix}/${e.rel}` : prefix;
+      const m = meta(e.stat);
+      if (e.type === 'dir') {
+        await sink.write(header({ path: name + '/', type: 'Directory', size: 0, ...m }));
+      } else if (e.type === 'symlink') {
+        await sink.write(header({ path: name, type: 'SymbolicLink', size: 0, linkpath: e.linkTarget, ...m }));
+      } else if (e.type === 'file') {
+        const key = `${e.stat.dev}:${e.stat.ino}`;
+        if (e.stat.nlink > 1n) {
+          const first = links.get(key);
+          if (first) {
+            await sink.write(header({ path: name, type: 'Link', size: 0, linkpath: first, ...m }));
+            continue;
+          }
+          links.set(key, name);
+        }
+        const abs = path.join(dir, e.rel);
+        const size = Number(e.stat.size);
+        await sink.write(header({ path: name, type: 'File', size, ...m }));
+        const ok = await copyFileInto(abs, size, e.stat, sink, level, onBytes);
+        if (!ok) changed.push(e.rel);
+        const pad = (BLOCK - (size % BLOCK)) % BLOCK;
+        if (pad) await sink.write(ZEROS.subarray(0, pad));
+      }
+    }
+    await sink.write(ZEROS);
+    const r = await sink.end();
+    return { ...r, changed };
+  } catch (err) {
+    await sink.end().catch(() => {});
+    throw err;
+  }
+}
+
+/** Streams exactly `size` bytes of a file into the sink; false when it changed or vanished meanwhile. */
+async function copyFileInto(abs: string, size: number, before: fs.BigIntStats, sink: Sink, level: number, onBytes: (n: number) => void): Promise<boolean> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') {
+      await writeZeros(sink, size);
+      return false;
+    }
+    throw new ScitexError(`Cannot read ${abs} (${code}).`, 'Fix its permissions (or run as a user that can read it), then re-run; nothing was published for this user.', 1, { cause: err });
+  }
+  let done = 0;
+  let switched = false;
+  try {
+    while (done < size) {
+      const want = Math.min(CHUNK, size - done);
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, done);
+      if (bytesRead === 0) break; // shrank
+      const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      if (done === 0 && size >= 4 * SAMPLE && looksIncompressible(chunk.subarray(0, SAMPLE))) {
+        await sink.setLevel(0);
+        switched = true;
+      }
+      await sink.write(chunk);
+      done += bytesRead;
+      onBytes(bytesRead);
+    }
+    const after = await fh.stat({ bigint: true });
+    if (switched) await sink.setLevel(level);
+    if (done < size) {
+      await writeZeros(sink, size - done);
+      return false;
+    }
+    return after.size === before.size && after.mtimeNs === before.mtimeNs;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeZeros(sink: Sink, n: number): Promise<void> {
+  const z = Buffer.alloc(Math.min(n, CHUNK));
+  while (n > 0) {
+    const k = Math.min(n, z.length);
+    await sink.write(z.subarray(0, k));
+    n -= k;
+  }
+}

@@ -1,0 +1,50 @@
+import { Argument, Option, type Command } from 'commander';
+import { hasPolicy, runBackup, type Compression, type DumpFormat } from '../index.js';
+import { run } from './main.js';
+import { backupDirOption, collect, intArg, keepOptions, policyFrom } from './options.js';
+
+interface BackupFlags {
+  format: DumpFormat;
+  backupDir?: string;
+  user?: string[];
+  compression: Compression;
+  level?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  dryRun?: boolean;
+}
+
+/** `scitex-data backup [db|users|all]`: the nightly job. */
+export function registerBackup(program: Command): void {
+  const cmd = program
+    .command('backup')
+    .description('back up the database (pg_dump or a SQLite snapshot) and/or the user directories')
+    .addArgument(new Argument('[target]', 'what to back up').choices(['db', 'users', 'all']).default('all'))
+    .addOption(new Option('--format <format>', 'PostgreSQL dump format').choices(['custom', 'plain']).default('custom'))
+    .addOption(backupDirOption())
+    .option('--user <name>', 'back up only this user (repeatable)', collect)
+    .addOption(new Option('--compression <kind>', 'user archive compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
+    .addOption(new Option('--level <n>', 'compression level (gzip 1-9, zstd 1-19)').argParser(intArg));
+  for (const o of keepOptions()) cmd.addOption(o);
+  cmd.option('--dry-run', 'show what would be backed up, write nothing').action(
+    run('backup', async (ctx, target: 'db' | 'users' | 'all', o: BackupFlags) => {
+      const cfg = ctx.config({ backupDir: o.backupDir });
+      const keep = policyFrom(o);
+      const r = await runBackup(cfg, ctx.log, {
+        db: target !== 'users',
+        users: target !== 'db',
+        format: o.format,
+        usernames: o.user,
+        compression: o.compression,
+        level: o.level,
+        keep: hasPolicy(keep) ? keep : undefined,
+        dryRun: o.dryRun,
+      });
+      if (r.dryRun) for (const p of r.plan) ctx.say(`would run: ${p}`);
+      for (const p of r.pruned) ctx.say(`pruned ${p}`);
+      if (r.partial) ctx.log.warn('The user set is PARTIAL: some files changed while they were read (exit 3). Re-run when the app is quieter.');
+      return { result: { dryRun: r.dryRun, plan: r.plan, artifacts: r.artifacts, set: r.usersSet?.set ?? null, partial: r.partial, pruned: r.pruned }, exitCode: r.exitCode };
+    }),
+  );
+}

@@ -1,0 +1,25 @@
+import { InvalidArgumentError, Option } from 'commander';
+import type { RetentionPolicy } from '../index.js';
+
+/** Parses a non-negative integer flag value. */
+export function intArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number.');
+  return n;
+}
+
+/** Collects a repeatable flag into an array. */
+export const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
+
+/** --backup-dir, shared by every command that reads or writes backups. */
+export const backupDirOption = () => new Option('--backup-dir <dir>', 'backup directory (default data/db/backups, or $SCITEX_DATA_BACKUP_DIR)');
+
+/** The --keep-* retention flags. */
+export const keepOptions = () => [
+  new Option('--keep-daily <n>', 'keep the newest backup of each of the last N days').argParser(intArg),
+  new Option('--keep-weekly <n>', 'keep the newest backup of each of the last N weeks').argParser(intArg),
+  new Option('--keep-monthly <n>', 'keep the newest backup of each of the last N months').argParser(intArg),
+];
+
+/** Retention policy from parsed --keep-* flags. */
+export const policyFrom = (o: { keepDaily?: number; keepWeekly?: number; keepMonthly?: number }): RetentionPolicy => ({ daily: o.keepDaily, weekly: o.keepWeekly, monthly: o.keepMonthly });

@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { hasPolicy, prune, UsageError, withLock } from '../index.js';
+import { run } from './main.js';
+import { backupDirOption, keepOptions, policyFrom } from './options.js';
+
+/** `scitex-data prune`: delete old backups by calendar rules. */
+export function registerPrune(program: Command): void {
+  const cmd = program.command('prune').description('delete old backups by --keep-daily/--keep-weekly/--keep-monthly (never the newest, never an undated one)').addOption(backupDirOption());
+  for (const o of keepOptions()) cmd.addOption(o);
+  cmd
+    .option('--dry-run', 'show what would be deleted, delete nothing')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      run('prune', async (ctx, o: { backupDir?: string; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean; yes?: boolean }) => {
+        const cfg = ctx.config({ backupDir: o.backupDir });
+        const policy = policyFrom(o);
+        if (!hasPolicy(policy)) throw new UsageError('No retention rule given.', 'Pass at least one of --keep-daily, --keep-weekly, --keep-monthly.');
+        const decisions = await withLock(cfg.root, 'prune', async () => {
+          const planned = await prune(cfg.backupDir.value, policy, ctx.log, { dryRun: true });
+          const doomed = planned.filter((d) => !d.keep);
+          if (o.dryRun || !doomed.length) return planned;
+          for (const d of doomed) ctx.say(`will delete ${d.entry.name}`);
+          if (!(await ctx.confirm(`Delete ${doomed.length} backup(s)?`, o.yes, 'delete backups'))) throw new UsageError('Nothing deleted.');
+          return prune(cfg.backupDir.value, policy, ctx.log);
+        });
+        for (const d of decisions) ctx.say(`${d.keep ? 'keep  ' : o.dryRun ? 'would delete' : 'deleted'} ${d.entry.name}${d.keep ? `  (${d.reasons.join(', ')})` : ''}`);
+        return { result: { dryRun: !!o.dryRun, decisions: decisions.map((d) => ({ name: d.entry.name, path: d.entry.path, keep: d.keep, reasons: d.reasons })) } };
+      }),
+    );
+}

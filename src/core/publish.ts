@@ -1,0 +1,32 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fsyncDir, fsyncFile, sha256File, sha256sumLine, writeFileAtomic } from './fsafe.js';
+
+/** A published backup file. */
+export interface Artifact {
+  kind: 'postgres' | 'sqlite' | 'users';
+  path: string;
+  size: number;
+  sha256: string;
+  durationMs: number;
+  database?: string;
+}
+
+/** Suffix of the checksum file written beside each database backup. */
+export const CHECKSUM_SUFFIX = '.sha256';
+
+/**
+ * Publishes a finished temporary file: fsync, SHA-256, checksum file (atomically), 0600, then the
+ * rename that makes it visible, then the directory fsync. Whatever instant a crash hits, a file with
+ * the final name always has its checksum beside it.
+ */
+export async function publishFile(tmp: string, final: string): Promise<{ size: number; sha256: string }> {
+  await fsp.chmod(tmp, 0o600);
+  await fsyncFile(tmp);
+  const sha256 = await sha256File(tmp);
+  await writeFileAtomic(final + CHECKSUM_SUFFIX, sha256sumLine(sha256, path.basename(final)));
+  await fsp.rename(tmp, final);
+  await fsyncDir(path.dirname(final));
+  const size = (await fsp.stat(final)).size;
+  return { size, sha256 };
+}
