@@ -17,3 +17,6 @@ export * from './core/backupusers.js';
 export * from './core/userset.js';
 export * from './core/backup.js';
 export * from './core/restoredb.js';
+export * from './core/restoreusers.js';
+export * from './core/archivecheck.js';
+export * from './core/userdiff.js';

@@ -7,6 +7,7 @@ import { registerConfig } from './config.js';
 import { registerBackup } from './backup.js';
 import { registerList } from './list.js';
 import { registerPrune } from './prune.js';
+import { registerRestore } from './restore.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerBackup(program);
   registerList(program);
+  registerRestore(program);
   registerPrune(program);
   return program;
 }
@@ -59,7 +61,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program)) c.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (err) {
