@@ -83,10 +83,21 @@ export function extractArchive(file: string, cwd: string, check: (m: Member) => 
       },
     });
     let settled = false;
+    let closed = false;
+    unpack.on('close', () => (closed = true));
+    // Settle only once node-tar has no write in flight, so the caller can remove the staging safely.
+    const whenClosed = (fn: () => void) => {
+      if (closed) return fn();
+      const timer = setTimeout(fn, 2000);
+      unpack.once('close', () => {
+        clearTimeout(timer);
+        fn();
+      });
+    };
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
-      reject(refused ? new RefusedArchive(refused) : err);
+      whenClosed(() => reject(refused ? new RefusedArchive(refused) : err));
     };
     unpack.on('error', fail);
     unpack.on('abort', fail);

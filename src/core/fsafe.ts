@@ -140,3 +140,11 @@ export async function isGzip(file: string): Promise<boolean> {
     await fh.close();
   }
 }
+
+/** `base` + `ext` if free, else `base_2` + `ext`, `base_3` + `ext`…: safety copies never overwrite each other. */
+export async function uniquePath(base: string, ext = ''): Promise<string> {
+  for (let i = 1; ; i++) {
+    const p = `${base}${i === 1 ? '' : `_${i}`}${ext}`;
+    if (!(await exists(p))) return p;
+  }
+}

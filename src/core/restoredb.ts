@@ -8,7 +8,7 @@ import { openFilesOf } from '../adapters/procfs.js';
 import { listBackups, recordedChecksum, type BackupEntry } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { fsyncDir, fsyncFile, isGzip, partialName, sha256File, timestamp } from './fsafe.js';
+import { fsyncDir, fsyncFile, isGzip, partialName, sha256File, timestamp, uniquePath } from './fsafe.js';
 import type { Logger } from './logger.js';
 import { databaseSeries } from './backupdb.js';
 import { restorePostgres } from './restorepg.js';
@@ -118,7 +118,7 @@ export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: Db
 
 async function restoreSqlite(target: string, file: string, log: Logger, opts: DbRestoreOptions): Promise<DbRestoreResult> {
   const ts = timestamp();
-  const safety = fs.existsSync(target) ? path.join(path.dirname(target), `${path.basename(target, '.db')}_pre_restore_${ts}.db`) : null;
+  const safety = fs.existsSync(target) ? await uniquePath(path.join(path.dirname(target), `${path.basename(target, '.db')}_pre_restore_${ts}`), '.db') : null;
   const result: DbRestoreResult = { backup: file, kind: 'sqlite', target, safetyCopy: safety, dryRun: !!opts.dryRun };
   if (opts.dryRun) return result;
   const holders = openFilesOf([target, target + '-wal']);

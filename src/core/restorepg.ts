@@ -38,8 +38,8 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
   const t = pgTarget(db);
   const live = t.database;
   const ts = timestamp();
-  const scratch = nameWith(live, `_restore_${ts}`);
-  const pre = nameWith(live, `_pre_restore_${ts}`);
+  let scratch = nameWith(live, `_restore_${ts}`);
+  let pre = nameWith(live, `_pre_restore_${ts}`);
   const c = await maintenance(t);
   try {
     const role = (await c.query<{ rolcreatedb: boolean; rolsuper: boolean }>('SELECT rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0];
@@ -52,6 +52,11 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
     )).rows[0];
     if (liveRow && liveRow.owner !== t.user && !role.rolsuper) {
       throw new ScitexError(`Role ${t.user} does not own database ${live} (owner: ${liveRow.owner}), so it cannot swap it.`, `Restore as ${liveRow.owner}, or as a superuser: ALTER DATABASE ${live} OWNER TO ${t.user}. Nothing was changed.`);
+    }
+    const taken = new Set((await c.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname));
+    for (let i = 2; taken.has(pre) || taken.has(scratch); i++) {
+      pre = nameWith(live, `_pre_restore_${ts}_${i}`);
+      scratch = nameWith(live, `_restore_${ts}_${i}`);
     }
     const sessions = liveRow ? await sessionsOn(c, live) : [];
     const result: DbRestoreResult = { backup: file, kind: 'postgres', target: live, safetyCopy: liveRow ? pre : null, dryRun: !!opts.dryRun };

@@ -5,7 +5,7 @@ import { extractArchive, RefusedArchive } from '../adapters/tarreader.js';
 import { memberChecker } from './archivecheck.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { exists, freeBytes, fsyncDir, parseSha256sumLine, sha256File, timestamp } from './fsafe.js';
+import { exists, freeBytes, fsyncDir, parseSha256sumLine, sha256File, timestamp, uniquePath } from './fsafe.js';
 import { usersDir, validateUsername } from './layout.js';
 import type { Logger } from './logger.js';
 import { WORK_DIR_NAME } from './backupusers.js';
@@ -113,7 +113,7 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     const target = path.join(targetUsers, u.username);
     const live = await exists(target);
     if (live && opts.to) throw new UsageError(`${target} already exists.`, 'Choose an empty --to directory.');
-    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? path.join(work, 'safety', `${u.username}.pre_restore_${ts}`) : null });
+    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(work, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
   }
   await verifyArchives(setDir, users);
   if (opts.dryRun) {
@@ -136,7 +136,7 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
       try {
         await extractArchive(planned[i]!.archive, staging, check);
       } catch (err) {
-        if (err instanceof RefusedArchive) throw new ScitexError(`Refusing ${u.archive}: ${err.message}.`, 'The archive is hostile or damaged; nothing live was touched. Use another set.', 1, { cause: err });
+        if (err instanceof RefusedArchive || /decompression/i.test((err as Error).message)) throw new ScitexError(`Refusing ${u.archive}: ${err.message}.`, 'The archive is hostile or damaged; nothing live was touched. Use another set.', 1, { cause: err });
         throw new ScitexError(`Extracting ${u.archive} failed: ${(err as Error).message}.`, 'Nothing live was touched. Check free space and the archive (`scitex-data verify --backups`).', 1, { cause: err });
       }
       if (!(await exists(path.join(staging, 'data', 'users', u.username)))) throw new ScitexError(`${u.archive} holds nothing for ${u.username}.`, 'Nothing live was touched. Use another set.');
@@ -151,7 +151,7 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     await fsyncDir(targetUsers);
     return { set: setDir, users: planned, dryRun: false };
   } finally {
-    await fsp.rm(staging, { recursive: true, force: true });
+    await fsp.rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch((err: unknown) => log.warn(`Could not remove the staging directory ${staging} (${(err as Error).message}); remove it by hand.`));
     await fsp.rmdir(work).catch(() => {}); // only when no safety copies remain in it
   }
 }
