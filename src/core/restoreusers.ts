@@ -136,7 +136,7 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
       try {
         await extractArchive(planned[i]!.archive, staging, check);
       } catch (err) {
-        if (err instanceof RefusedArchive || /decompression/i.test((err as Error).message)) throw new ScitexError(`Refusing ${u.archive}: ${err.message}.`, 'The archive is hostile or damaged; nothing live was touched. Use another set.', 1, { cause: err });
+        if (err instanceof RefusedArchive || /decompression/i.test((err as Error).message)) throw new ScitexError(`Refusing ${u.archive}: ${(err as Error).message}.`, 'The archive is hostile or damaged; nothing live was touched. Use another set.', 1, { cause: err });
         throw new ScitexError(`Extracting ${u.archive} failed: ${(err as Error).message}.`, 'Nothing live was touched. Check free space and the archive (`scitex-data verify --backups`).', 1, { cause: err });
       }
       if (!(await exists(path.join(staging, 'data', 'users', u.username)))) throw new ScitexError(`${u.archive} holds nothing for ${u.username}.`, 'Nothing live was touched. Use another set.');
