@@ -20,3 +20,5 @@ export * from './core/restoredb.js';
 export * from './core/restoreusers.js';
 export * from './core/archivecheck.js';
 export * from './core/userdiff.js';
+export * from './core/verify/index.js';
+export * from './core/settings.js';

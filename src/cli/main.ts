@@ -8,6 +8,7 @@ import { registerBackup } from './backup.js';
 import { registerList } from './list.js';
 import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
+import { registerVerify } from './verify.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerList(program);
   registerRestore(program);
   registerPrune(program);
+  registerVerify(program);
   return program;
 }
 

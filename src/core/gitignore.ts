@@ -63,6 +63,15 @@ export function withDataBlock(text: string): string {
   return text + sep + (text === '' ? '' : '\n') + dataBlock();
 }
 
+/** The text with our block removed (wherever it is) and appended at the end, so no later rule overrides it. */
+export function withDataBlockLast(text: string): string {
+  if (!hasDataBlock(text)) return withDataBlock(text);
+  const start = text.indexOf(BEGIN);
+  const end = text.indexOf(END, start) + END.length;
+  const without = (text.slice(0, start) + text.slice(end).replace(/^\r?\n/, '')).replace(/\n{2,}$/, '\n');
+  return withDataBlock(without);
+}
+
 /** Paths whose ignore status (by git's rules, parents included) differs from the intent. */
 export function gitignoreViolations(gitignoreText: string): { path: string; expected: boolean; actual: boolean }[] {
   const ig = ignore().add(gitignoreText);

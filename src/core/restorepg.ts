@@ -12,7 +12,7 @@ const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 const nameWith = (base: string, suffix: string) => base.slice(0, 63 - suffix.length) + suffix;
 
 /** Connects to a maintenance database (postgres, else template1) to create and rename databases. */
-async function maintenance(t: PgTarget): Promise<pg.Client> {
+export async function maintenance(t: PgTarget): Promise<pg.Client> {
   try {
     return await pgConnect(t, 'postgres');
   } catch (err) {
@@ -73,12 +73,7 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
     });
     log.info(`restoring ${file} into new database ${scratch}`);
     try {
-      if (kind === 'pg-custom') {
-        await runPgTool('pg_restore', [...connFlags(t, scratch), '--exit-on-error', '--no-owner', ...(opts.jobs && opts.jobs > 1 ? ['-j', String(opts.jobs)] : []), file], t);
-      } else {
-        const stdin = (await isGzip(file)) ? fs.createReadStream(file).pipe(zlib.createGunzip()) : fs.createReadStream(file);
-        await runPgTool('psql', [...connFlags(t, scratch), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'], t, { stdin });
-      }
+      await loadDump(t, scratch, file, kind, opts.jobs);
     } catch (err) {
       await c.query(`DROP DATABASE IF EXISTS ${ident(scratch)}`).catch(() => {});
       throw err instanceof ScitexError ? new ScitexError(`${err.message} The live database ${live} was not touched.`, err.hint, err.exitCode, { cause: err }) : err;
@@ -88,6 +83,24 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
   } finally {
     await c.end().catch(() => {});
   }
+}
+
+/** Loads a dump into an existing empty database, stopping at the first error. */
+export async function loadDump(t: PgTarget, database: string, file: string, kind: 'pg-custom' | 'pg-plain', jobs?: number): Promise<void> {
+  if (kind === 'pg-custom') {
+    await runPgTool('pg_restore', [...connFlags(t, database), '--exit-on-error', '--no-owner', ...(jobs && jobs > 1 ? ['-j', String(jobs)] : []), file], t);
+  } else {
+    const stdin = (await isGzip(file)) ? fs.createReadStream(file).pipe(zlib.createGunzip()) : fs.createReadStream(file);
+    await runPgTool('psql', [...connFlags(t, database), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'], t, { stdin });
+  }
+}
+
+/** Row count of every ordinary table outside the system schemas, keyed schema.table. */
+export async function pgTableCounts(c: pg.Client): Promise<Record<string, number>> {
+  const tables = await c.query<{ s: string; t: string }>("SELECT schemaname AS s, tablename AS t FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2");
+  const out: Record<string, number> = {};
+  for (const { s, t } of tables.rows) out[`${s}.${t}`] = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident(s)}.${ident(t)}`)).rows[0]!.n);
+  return out;
 }
 
 /** Renames live -> pre and scratch -> live atomically, terminating sessions that keep reconnecting. */

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runTool } from '../../adapters/proc.js';
+import { checkDatabase } from '../../adapters/sqlite.js';
+import { scanArchive } from '../../adapters/tarreader.js';
+import { memberChecker } from '../archivecheck.js';
+import { databaseSeries } from '../backupdb.js';
+import { listBackups, recordedChecksum, type BackupEntry } from '../catalog.js';
+import type { ResolvedConfig } from '../config.js';
+import { parseSha256sumLine, sha256File } from '../fsafe.js';
+import { readManifest } from '../userset.js';
+import { fail, pass, some, warn, type Check } from './types.js';
+
+/** Options of the backup checks. */
+export interface BackupCheckOptions {
+  maxAgeHours: number;
+  now?: Date;
+}
+
+/** Checksums, freshness and readability of every backup in the backup directory. */
+export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions): Promise<Check[]> {
+  const all = await listBackups(cfg.backupDir.value);
+  const checks: Check[] = [];
+  const mismatched: string[] = [];
+  const unrecorded: string[] = [];
+  for (const e of all) {
+    if (e.kind === 'users') mismatched.push(...(await setProblems(e)));
+    else {
+      const rec = recordedChecksum(e.path);
+      if (rec === null) unrecorded.push(e.name);
+      else if (rec !== (await sha256File(e.path))) mismatched.push(`${e.name} does not match its checksum`);
+    }
+  }
+  if (mismatched.length) checks.push(fail('backups.checksums', some(mismatched), 'These backups are damaged or were tampered with: do not restore them; take a new backup now.'));
+  else if (unrecorded.length) checks.push(warn('backups.checksums', `no recorded checksum: ${some(unrecorded)}`, 'Legacy backups cannot be verified; keep them only as a last resort.'));
+  else checks.push(pass('backups.checksums', `${all.length} backup(s) match their recorded SHA-256`));
+
+  const now = (opts.now ?? new Date()).getTime();
+  const series = databaseSeries(cfg);
+  const kinds: [string, BackupEntry | undefined][] = [
+    ['database', all.find((e) => e.kind === cfg.database.kind && e.series === series && e.time)],
+    ['users', all.find((e) => e.kind === 'users' && e.time && !e.partial)],
+  ];
+  for (const [kind, newest] of kinds) {
+    const metrics: Record<string, number> = {};
+    if (!newest) {
+      checks.push(fail(`backups.freshness.${kind}`, `no ${kind} backup in ${cfg.backupDir.value}`, `Run \`scitex-data backup ${kind === 'users' ? 'users' : 'db'}\` and check the cron job.`));
+      continue;
+    }
+    const ageH = (now - newest.time!.getTime()) / 3_600_000;
+    metrics[`newest_age_seconds{kind="${kind}"}`] = Math.round((now - newest.time!.getTime()) / 1000);
+    metrics[`newest_size_bytes{kind="${kind}"}`] = newest.size;
+    checks.push(
+      ageH > opts.maxAgeHours
+        ? fail(`backups.freshness.${kind}`, `newest ${kind} backup ${newest.name} is ${ageH.toFixed(1)} h old (max ${opts.maxAgeHours} h)`, 'The nightly job has stopped: check cron and its mail, then run `scitex-data backup`.', { metrics })
+        : pass(`backups.freshness.${kind}`, `newest ${kind} backup ${newest.name} is ${ageH.toFixed(1)} h old`, { metrics }),
+    );
+  }
+
+  const unreadable: string[] = [];
+  for (const e of all) {
+    const problem = e.kind === 'users' ? await setReadable(e) : await dumpReadable(e);
+    if (problem) unreadable.push(`${e.name}: ${problem}`);
+  }
+  checks.push(unreadable.length ? fail('backups.readable', some(unreadable, 2), 'Do not rely on these backups; take a new one and investigate the storage.') : pass('backups.readable', `${all.length} backup(s) read cleanly`));
+  return checks;
+}
+
+async function setProblems(e: BackupEntry): Promise<string[]> {
+  const out: string[] = [];
+  let sums: Map<string, string>;
+  try {
+    sums = new Map(fs.readFileSync(path.join(e.path, 'SHA256SUMS'), 'utf8').split('\n').map(parseSha256sumLine).filter((x) => x !== null).map((x) => [x.name, x.digest]));
+    const m = readManifest(e.path);
+    for (const u of m.users) {
+      const actual = await sha256File(path.join(e.path, u.archive)).catch(() => 'missing');
+      if (actual !== sums.get(u.archive) || actual !== u.sha256) out.push(`${e.name}/${u.archive} does not match its checksum`);
+    }
+  } catch (err) {
+    out.push(`${e.name}: ${(err as Error).message}`);
+  }
+  return out;
+}
+
+async function dumpReadable(e: BackupEntry): Promise<string | null> {
+  if (e.name.endsWith('.dump')) {
+    return runTool('pg_restore', ['--list', e.path]).then(() => null, (err: Error) => err.message);
+  }
+  if (e.name.endsWith('.sql')) {
+    // pg_dump writes this line last: a dump without it was cut short.
+    const fd = fs.openSync(e.path, 'r');
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(4096, size));
+    fs.readSync(fd, buf, 0, buf.length, size - buf.length);
+    fs.closeSync(fd);
+    return /-- PostgreSQL database dump complete/.test(buf.toString('utf8')) ? null : 'the plain dump has no "dump complete" ending (truncated?)';
+  }
+  if (e.name.endsWith('.db')) {
+    const p = checkDatabase(e.path);
+    return p.length ? `PRAGMA quick_check: ${p[0]}` : null;
+  }
+  return null;
+}
+
+async function setReadable(e: BackupEntry): Promise<string | null> {
+  try {
+    const m = readManifest(e.path);
+    for (const u of m.users) {
+      await scanArchive(path.join(e.path, u.archive), memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }));
+    }
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}

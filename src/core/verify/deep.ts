@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pgConnect, pgDumpMajor, pgTarget } from '../../adapters/postgres.js';
+import { checkDatabase, tableCounts } from '../../adapters/sqlite.js';
+import { extractArchive } from '../../adapters/tarreader.js';
+import { walkTree } from '../../adapters/walk.js';
+import { memberChecker } from '../archivecheck.js';
+import { databaseSeries } from '../backupdb.js';
+import { listBackups } from '../catalog.js';
+import type { ResolvedConfig } from '../config.js';
+import { timestamp } from '../fsafe.js';
+import { detectDumpKind } from '../restoredb.js';
+import { loadDump, maintenance, pgTableCounts } from '../restorepg.js';
+import { readManifest } from '../userset.js';
+import { fail, pass, some, warn, type Check } from './types.js';
+
+const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
+
+/** PostgreSQL, when it is the primary: reachable with the configured credentials, and dumpable by the local pg_dump. */
+export async function postgresCheck(cfg: ResolvedConfig): Promise<Check | null> {
+  if (cfg.database.kind !== 'postgres') return null;
+  const t = pgTarget(cfg.database);
+  let server: number;
+  try {
+    const c = await pgConnect(t);
+    server = Math.floor(Number((await c.query<{ v: string }>('SHOW server_version_num')).rows[0]!.v) / 10000);
+    await c.end();
+  } catch (err) {
+    return fail('db.postgres', (err as Error).message, (err as { hint?: string }).hint ?? 'Check the server and `scitex-data config`.');
+  }
+  const local = await pgDumpMajor().catch(() => 0);
+  if (local < server) return fail('db.postgres', `server is PostgreSQL ${server} but the local pg_dump is ${local || 'missing'}`, `Install postgresql-client-${server} so that backups can dump this server.`);
+  return pass('db.postgres', `${t.user}@${t.host}:${t.port}/${t.database} accepts the credentials (server ${server}, pg_dump ${local})`);
+}
+
+/** --deep: restore the newest database backup and user archives into scratch space and compare. */
+export async function deepChecks(cfg: ResolvedConfig): Promise<Check[]> {
+  const all = await listBackups(cfg.backupDir.value);
+  const series = databaseSeries(cfg);
+  const db = all.find((e) => e.kind === cfg.database.kind && e.series === series && e.time);
+  const out: Check[] = [];
+  if (!db) out.push(fail('deep.database', 'no database backup to restore', 'Run `scitex-data backup db`.'));
+  else out.push(cfg.database.kind === 'postgres' ? await deepPostgres(cfg, db.path) : await deepSqlite(cfg.database.path, db.path));
+  const set = all.find((e) => e.kind === 'users' && e.time && !e.partial);
+  if (set) out.push(await deepUsers(set.path));
+  return out;
+}
+
+function compareCounts(name: string, backup: string, restored: Record<string, number>, live: Record<string, number> | null): Check {
+  if (!live) return pass(name, `${path.basename(backup)} restores (${Object.keys(restored).length} tables); no live database to compare with`);
+  const diffs = [...new Set([...Object.keys(restored), ...Object.keys(live)])].filter((k) => restored[k] !== live[k]).map((k) => `${k}: backup ${restored[k] ?? 'absent'}, live ${live[k] ?? 'absent'}`);
+  return diffs.length
+    ? warn(name, `${path.basename(backup)} restores, but row counts differ from live: ${some(diffs)}`, 'Expected if the app wrote since the backup; otherwise investigate before trusting it.')
+    : pass(name, `${path.basename(backup)} restores; every table's row count equals the live one (${Object.keys(live).length} tables)`);
+}
+
+async function deepPostgres(cfg: ResolvedConfig, file: string): Promise<Check> {
+  if (cfg.database.kind !== 'postgres') throw new Error('unreachable');
+  const t = pgTarget(cfg.database);
+  const scratch = `${t.database.slice(0, 40)}_verify_${timestamp()}`;
+  let c;
+  try {
+    c = await maintenance(t);
+  } catch (err) {
+    return fail('deep.database', (err as Error).message, 'PostgreSQL must be reachable for --deep.');
+  }
+  try {
+    const kind = await detectDumpKind(file);
+    if (kind !== 'pg-custom' && kind !== 'pg-plain') return fail('deep.database', `${path.basename(file)} is not a PostgreSQL dump`, 'Take a new backup.');
+    await c.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE template0`);
+    try {
+      await loadDump(t, scratch, file, kind);
+    } catch (err) {
+      return fail('deep.database', `${path.basename(file)} does not restore: ${(err as Error).message}`, 'This backup is unusable: take a new one now and investigate.');
+    }
+    const sc = await pgConnect(t, scratch);
+    const restored = await pgTableCounts(sc).finally(() => sc.end());
+    const lc = await pgConnect(t).catch(() => null);
+    const live = lc ? await pgTableCounts(lc).finally(() => lc.end()) : null;
+    return compareCounts('deep.database', file, restored, live);
+  } catch (err) {
+    return fail('deep.database', (err as Error).message, 'Check that the role has CREATEDB (needed for a scratch restore).');
+  } finally {
+    await c.query(`DROP DATABASE IF EXISTS ${ident(scratch)}`).catch(() => {});
+    await c.end().catch(() => {});
+  }
+}
+
+async function deepSqlite(live: string, file: string): Promise<Check> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
+  try {
+    const copy = path.join(dir, 'restored.db');
+    await fsp.copyFile(file, copy);
+    const problems = checkDatabase(copy, true);
+    if (problems.length) return fail('deep.database', `${path.basename(file)} fails integrity_check: ${problems[0]}`, 'This backup is unusable: take a new one now.');
+    return compareCounts('deep.database', file, tableCounts(copy), fs.existsSync(live) ? tableCounts(live) : null);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function deepUsers(setDir: string): Promise<Check> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
+  try {
+    const m = readManifest(setDir);
+    const wrong: string[] = [];
+    for (const u of m.users) {
+      await extractArchive(path.join(setDir, u.archive), dir, memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }));
+      const w = walkTree(path.join(dir, 'data/users', u.username));
+      if (w.files !== u.files || w.bytes !== u.bytes) wrong.push(`${u.username}: ${w.files} files/${w.bytes} bytes, manifest ${u.files}/${u.bytes}`);
+      await fsp.rm(path.join(dir, 'data/users', u.username), { recursive: true, force: true });
+    }
+    return wrong.length
+      ? fail('deep.users', some(wrong), 'The set does not match its manifest: take a new backup.')
+      : pass('deep.users', `${path.basename(setDir)}: ${m.users.length} archive(s) extract and match the manifest`);
+  } catch (err) {
+    return fail('deep.users', `${path.basename(setDir)}: ${(err as Error).message}`, 'The set does not extract: take a new backup.');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
