@@ -22,3 +22,7 @@ export * from './core/archivecheck.js';
 export * from './core/userdiff.js';
 export * from './core/verify/index.js';
 export * from './core/settings.js';
+export * from './core/migrate/types.js';
+export * from './core/migrate/plan.js';
+export * from './core/migrate/run.js';
+export { layoutChecks } from './core/verify/layout.js';

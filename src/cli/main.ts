@@ -9,6 +9,7 @@ import { registerList } from './list.js';
 import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
+import { registerMigrate } from './migrate.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false, helpWidth: 100 });
   registerInit(program);
   registerConfig(program);
+  registerMigrate(program);
   registerBackup(program);
   registerList(program);
   registerRestore(program);

@@ -11,6 +11,10 @@ import { exists, writeFileAtomic } from './fsafe.js';
 /** Options of `init`. */
 export interface InitOptions {
   dryRun?: boolean;
+  /** Used by migrate, which creates the layout next to the old entries it is about to move. */
+  allowOldLayout?: boolean;
+  /** Leave .gitignore alone (migrate edits it itself, with a backup). */
+  skipGitignore?: boolean;
 }
 
 /** What `init` did (or, with dryRun, would do). */
@@ -26,7 +30,7 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
   const absRoot = path.resolve(root);
   if (!fs.existsSync(absRoot)) throw new UsageError(`The root ${absRoot} does not exist.`, 'Create it or pass --root <dir>.');
   const old = findOldLayout(absRoot);
-  if (old.length) {
+  if (old.length && !opts.allowOldLayout) {
     throw new UsageError(`${absRoot} has the old layout (${old.slice(0, 3).join(', ')}${old.length > 3 ? ', …' : ''}).`, 'Run `scitex-data migrate --dry-run` to move it into the new layout instead.');
   }
   const result: InitResult = { created: [], existing: [], gitignore: 'unchanged', dryRun: !!opts.dryRun };
@@ -56,7 +60,7 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
     if (!opts.dryRun) await fsp.writeFile(path.join(absRoot, keep), '', { flag: 'wx', mode: 0o644 });
   }
   const before = readGitignore(absRoot);
-  const after = withDataBlock(before);
+  const after = opts.skipGitignore ? before : withDataBlock(before);
   if (after !== before) {
     result.gitignore = hasDataBlock(before) ? 'updated' : 'added';
     if (!opts.dryRun) await writeGitignore(absRoot, after);

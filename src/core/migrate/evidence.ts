@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pgConnect, pgTarget } from '../../adapters/postgres.js';
+import { authUsernames } from '../../adapters/sqlite.js';
+import type { ResolvedConfig } from '../config.js';
+import { dataDir, isSqliteFileName } from '../layout.js';
+
+/** Usernames from every auth_user table we can read: the old tree's SQLite files, and PostgreSQL if configured. */
+export async function databaseUsernames(cfg: ResolvedConfig, usePostgres: boolean, warnings: string[]): Promise<Set<string>> {
+  const names = new Set<string>();
+  const files = [path.join(cfg.root, 'scitex_cloud_dev.db')];
+  try {
+    for (const n of fs.readdirSync(dataDir(cfg.root))) if (n.endsWith('.db')) files.push(path.join(dataDir(cfg.root), n));
+  } catch {
+    /* no data/ */
+  }
+  for (const d of ['data/db/sqlite']) {
+    try {
+      for (const n of fs.readdirSync(path.join(cfg.root, d))) if (n.endsWith('.db')) files.push(path.join(cfg.root, d, n));
+    } catch {
+      /* absent */
+    }
+  }
+  for (const f of files) if (fs.existsSync(f)) for (const u of authUsernames(f)) names.add(u);
+  if (usePostgres && cfg.database.kind === 'postgres') {
+    try {
+      const c = await pgConnect(pgTarget(cfg.database));
+      try {
+        for (const r of (await c.query<{ username: string }>('SELECT username FROM auth_user')).rows) names.add(r.username);
+      } finally {
+        await c.end();
+      }
+    } catch (err) {
+      warnings.push(`Could not read auth_user from PostgreSQL (${(err as Error).message}); users are decided from workspace_info.json, SQLite and --user only.`);
+    }
+  }
+  return names;
+}
+
+/** True when a directory carries a workspace_info.json (at its top or in proj/, the layouts that existed). */
+export function hasWorkspaceInfo(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'workspace_info.json')) || fs.existsSync(path.join(dir, 'proj', 'workspace_info.json'));
+}
+
+/** True when a directory looks like a user workspace (workspace_info.json, proj/ or projects/). */
+export function looksLikeWorkspace(dir: string): boolean {
+  return hasWorkspaceInfo(dir) || fs.existsSync(path.join(dir, 'proj')) || fs.existsSync(path.join(dir, 'projects'));
+}
+
+/** True when a system-named directory holds what that system folder holds (backups, migrations, keys, sessions). */
+export function looksLikeSystem(name: string, dir: string): boolean {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  const real = entries.filter((e) => e.name !== '.gitkeep');
+  if (!real.length) return true;
+  if (name === 'backups') return real.some((e) => e.isFile() && (/\.(sql|dump|db)(\.gz)?$/.test(e.name) || isSqliteFileName(e.name)));
+  if (name === 'migrations_backup' || name.startsWith('migrations_archive')) return real.some((e) => e.name.endsWith('.py') || (e.isDirectory() && /migrations/.test(e.name)));
+  if (name === 'ssh_keys') return real.some((e) => e.isDirectory() && /^user_\d+$/.test(e.name));
+  return !looksLikeWorkspace(dir); // anonymous/ and visitor/ hold session folders, never workspaces
+}

@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { walkTree } from '../../adapters/walk.js';
+import { ScitexError } from '../errors.js';
+import { fsyncDir, partialName, sha256File } from '../fsafe.js';
+
+const run = promisify(execFile);
+
+/** Content fingerprint of a tree: every path, type, mode, owner, size, link target and file hash. */
+async function treeDigest(abs: string): Promise<string> {
+  const st = fs.lstatSync(abs);
+  if (!st.isDirectory()) return st.isFile() ? `${st.size}:${await sha256File(abs)}` : `link:${fs.readlinkSync(abs)}`;
+  const parts: string[] = [];
+  for (const e of walkTree(abs).entries) {
+    const m = `${e.rel}|${e.type}|${e.stat.mode}|${e.stat.uid}|${e.stat.gid}|${e.linkTarget ?? ''}`;
+    parts.push(e.type === 'file' ? `${m}|${e.stat.size}|${await sha256File(path.join(abs, e.rel))}` : m);
+  }
+  return parts.join('\n');
+}
+
+/**
+ * Moves src to dst: one atomic rename on the same filesystem; across filesystems a `cp -a` to a
+ * hidden partial name, a full content comparison, a rename into place, and only then removal of src.
+ */
+export async function moveEntry(src: string, dst: string): Promise<void> {
+  await fsp.mkdir(path.dirname(dst), { recursive: true });
+  try {
+    await fsp.rename(src, dst);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+  }
+  const tmp = partialName(dst);
+  try {
+    // GNU cp -a keeps modes, owners, timestamps, links and hard links; we check the result ourselves.
+    await run('cp', ['-a', '--', src, tmp]);
+    if ((await treeDigest(src)) !== (await treeDigest(tmp))) {
+      throw new ScitexError(`The copy of ${src} differs from the original.`, 'Nothing was removed; check the destination filesystem and re-run.');
+    }
+    await fsp.rename(tmp, dst);
+    await fsyncDir(path.dirname(dst));
+  } catch (err) {
+    await fsp.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  await fsp.rm(src, { recursive: true, force: true });
+}
+
+/** After an interruption both may exist only if a cross-device copy was renamed in but src not yet removed. */
+export async function sameContent(a: string, b: string): Promise<boolean> {
+  return (await treeDigest(a)) === (await treeDigest(b));
+}

@@ -1,0 +1,154 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { openFilesOf } from '../../adapters/procfs.js';
+import { walkTree } from '../../adapters/walk.js';
+import type { ResolvedConfig } from '../config.js';
+import { sha256File } from '../fsafe.js';
+import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
+import { dataDir, isSqliteFileName, SQLITE_SIDE_SUFFIXES, usernameProblem } from '../layout.js';
+import { isTimestampedArchive } from '../oldlayout.js';
+import { lineDiff, rewriteSettings, settingsFiles } from '../settings.js';
+import { databaseUsernames, hasWorkspaceInfo, looksLikeSystem, looksLikeWorkspace } from './evidence.js';
+import type { ClassifyOptions, Plan, Step } from './types.js';
+
+const SYSTEM_NAMES = new Set(['backups', 'migrations_backup', 'ssh_keys', 'anonymous', 'visitor']);
+const IN_PLACE = new Set(['ssh_keys', 'anonymous', 'visitor']);
+const OURS = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
+
+/** Bytes below a path (lstat only). */
+function sizeOf(abs: string): number {
+  const st = fs.lstatSync(abs);
+  return st.isDirectory() ? walkTree(abs).bytes : st.size;
+}
+
+/** Device of the nearest existing ancestor (where a new entry would be created). */
+function deviceOf(abs: string): number {
+  let p = abs;
+  while (!fs.existsSync(p)) p = path.dirname(p);
+  return fs.statSync(p).dev;
+}
+
+/** Builds the plan for moving an old tree into the new layout; changes nothing. */
+export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions = {}): Promise<Plan> {
+  const root = cfg.root;
+  const data = dataDir(root);
+  const plan: Plan = { version: 1, created: new Date().toISOString(), steps: [], left: [], unknown: [], settings: [], gitignore: 'unchanged', conflicts: [], warnings: [], users: [] };
+  const explicitUsers = new Set(opts.users ?? []);
+  const explicitSystem = new Set(opts.system ?? []);
+  for (const u of explicitUsers) {
+    const p = usernameProblem(u);
+    if (p) plan.conflicts.push(`--user ${JSON.stringify(u)} is refused: ${p}.`);
+    else if (!fs.existsSync(path.join(data, u))) plan.conflicts.push(`--user ${u}: there is no data/${u}.`);
+  }
+  const dbUsers = await databaseUsernames(cfg, opts.usePostgres !== false, plan.warnings);
+  const add = (what: Step['what'], src: string, dst: string) => plan.steps.push({ id: plan.steps.length, what, src, dst, size: null });
+
+  // Databases: data/*.db and the old root-level dev database, each with its side files.
+  const rootDev = 'scitex_cloud_dev.db';
+  for (const f of [rootDev, ...SQLITE_SIDE_SUFFIXES.map((s) => rootDev + s)]) if (fs.existsSync(path.join(root, f))) add('database', f, `data/db/sqlite/${f}`);
+  let entries: fs.Dirent[] = [];
+  try {
+    entries = fs.readdirSync(data, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+  } catch {
+    plan.conflicts.push(`${data} does not exist: check --root.`);
+    return plan;
+  }
+  if (fs.existsSync(path.join(data, 'users', 'workspace_info.json'))) plan.conflicts.push('data/users/ holds a workspace_info.json: it looks like the workspace of a user named "users". Move it aside by hand first.');
+  for (const e of entries) {
+    const n = e.name;
+    const abs = path.join(data, n);
+    if (OURS(n) || n === 'db' || n === 'users') continue;
+    if (e.isFile() && isSqliteFileName(n)) {
+      add('database', `data/${n}`, `data/db/sqlite/${n}`);
+      continue;
+    }
+    if (!e.isDirectory()) {
+      plan.unknown.push({ entry: `data/${n}`, reason: 'a file the app does not use; move it elsewhere if it matters' });
+      continue;
+    }
+    const isSystemName = SYSTEM_NAMES.has(n) || isTimestampedArchive(n);
+    const userEvidence = hasWorkspaceInfo(abs) || (dbUsers.has(n) && (!isSystemName || looksLikeWorkspace(abs)));
+    let kind: 'user' | 'system' | 'unknown' | 'ambiguous';
+    if (explicitUsers.has(n)) kind = 'user';
+    else if (explicitSystem.has(n)) kind = isSystemName ? 'system' : 'unknown';
+    else if (isSystemName) kind = userEvidence ? (looksLikeSystem(n, abs) ? 'ambiguous' : 'user') : 'system';
+    else kind = userEvidence ? 'user' : 'unknown';
+    if (kind === 'ambiguous') {
+      plan.conflicts.push(`data/${n} could be the app's ${n}/ folder or the workspace of user "${n}" (${hasWorkspaceInfo(abs) ? 'it has a workspace_info.json' : 'the name is in auth_user'}): re-run with --user ${n} or --system ${n}.`);
+    } else if (kind === 'user') {
+      const problem = usernameProblem(n);
+      if (problem) plan.unknown.push({ entry: `data/${n}/`, reason: `not a valid username (${problem}); left in place` });
+      else {
+        add('user', `data/${n}`, `data/users/${n}`);
+        plan.users.push(n);
+      }
+    } else if (kind === 'system') {
+      if (IN_PLACE.has(n)) plan.left.push({ entry: `data/${n}/`, reason: 'used by the app in place' });
+      else if (n === 'backups') {
+        for (const c of fs.readdirSync(abs).sort()) {
+          add('backup', `data/backups/${c}`, `data/db/backups/${c}`);
+          plan.steps[plan.steps.length - 1]!.mode = fs.lstatSync(path.join(abs, c)).mode & 0o7777;
+        }
+        add('rmdir', 'data/backups', '');
+      } else add('migrations', `data/${n}`, `data/db/migrations_archive/${n}`);
+    } else {
+      plan.unknown.push({ entry: `data/${n}/`, reason: `no evidence it is a user (no workspace_info.json, not in auth_user): if it is one, re-run with --user ${n}; otherwise move it out of data/` });
+    }
+  }
+  await checkSteps(cfg, plan, !!opts.sizes);
+  if (!opts.noSettings) {
+    for (const f of settingsFiles(root) ?? []) {
+      const before = fs.readFileSync(path.join(root, f), 'utf8');
+      const after = rewriteSettings(before);
+      if (after !== before) plan.settings.push({ file: f, diff: lineDiff(f, before, after) });
+    }
+  }
+  const gi = readGitignore(root);
+  if (withDataBlock(gi) !== gi) plan.gitignore = hasDataBlock(gi) ? 'updated' : 'added';
+  return plan;
+}
+
+/** Fills sizes, flags conflicts, cross-device moves, free space and databases in use. */
+async function checkSteps(cfg: ResolvedConfig, plan: Plan, sizes: boolean): Promise<void> {
+  const root = cfg.root;
+  const seen = new Map<string, string>();
+  const needByDev = new Map<number, number>();
+  for (const s of plan.steps) {
+    if (s.what === 'rmdir') continue;
+    const src = path.join(root, s.src);
+    const dst = path.join(root, s.dst);
+    if (seen.has(s.dst)) plan.conflicts.push(`${s.src} and ${seen.get(s.dst)} would both become ${s.dst}.`);
+    seen.set(s.dst, s.src);
+    s.crossDevice = fs.lstatSync(src).dev !== deviceOf(path.dirname(dst));
+    if (sizes || s.crossDevice) s.size = sizeOf(src);
+    if (s.crossDevice) needByDev.set(deviceOf(path.dirname(dst)), (needByDev.get(deviceOf(path.dirname(dst))) ?? 0) + (s.size ?? 0));
+    if (fs.existsSync(dst) || isBrokenLink(dst)) {
+      const a = fs.lstatSync(src);
+      const b = fs.lstatSync(dst);
+      if (a.isFile() && b.isFile() && a.size === b.size && (await sha256File(src)) === (await sha256File(dst))) s.identical = true;
+      else plan.conflicts.push(`${s.dst} already exists and differs from ${s.src}: move one of them aside, then re-run.`);
+    }
+    if (s.what === 'database' && s.src.endsWith('.db')) {
+      const holders = openFilesOf([src, src + '-wal', src + '-shm']);
+      if (holders.length) plan.conflicts.push(`${s.src} is in use by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}: stop the app first.`);
+      const journal = src + '-journal';
+      if (fs.existsSync(journal) && fs.statSync(journal).size > 0) plan.conflicts.push(`${s.src} has a hot journal (${s.src}-journal): open it once with the app or sqlite3 to recover it, then re-run.`);
+    }
+  }
+  for (const [dev, need] of needByDev) {
+    const probe = plan.steps.find((s) => s.crossDevice && deviceOf(path.dirname(path.join(root, s.dst))) === dev)!;
+    let p = path.dirname(path.join(root, probe.dst));
+    while (!fs.existsSync(p)) p = path.dirname(p);
+    const st = fs.statfsSync(p);
+    const free = Number(st.bavail) * Number(st.bsize);
+    if (need > free) plan.conflicts.push(`Copying across filesystems needs ${need} bytes on ${p} but only ${free} are free.`);
+  }
+}
+
+function isBrokenLink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,179 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { ResolvedConfig } from '../config.js';
+import { ScitexError } from '../errors.js';
+import { exists, fsyncDir, timestamp, writeFileAtomic } from '../fsafe.js';
+import { readGitignore, withDataBlock } from '../gitignore.js';
+import { init } from '../init.js';
+import { dataDir, LAYOUT_DIRS, PRIVATE_DIRS } from '../layout.js';
+import type { Logger } from '../logger.js';
+import { rewriteSettings, settingsFiles } from '../settings.js';
+import { Journal, journalPath, readJournal, type JournalState } from './journal.js';
+import { moveEntry, sameContent } from './move.js';
+import type { Plan, Step } from './types.js';
+
+/** Called after each journal record (a seam for crash tests). */
+export type StepHook = (recordsWritten: number) => void;
+
+/** What a migration run did. */
+export interface MigrateResult {
+  moved: number;
+  edited: { file: string; backup: string }[];
+  resumed: boolean;
+}
+
+/** Where the journal says we are: none, in progress, or complete. */
+export function migrationState(root: string): { state: 'none' | 'in-progress' | 'complete'; journal: JournalState | null } {
+  const j = readJournal(root);
+  return { state: !j ? 'none' : j.complete ? 'complete' : 'in-progress', journal: j };
+}
+
+/** Applies one step idempotently: what is already done (from the filesystem's state) is not done again. */
+async function applyStep(root: string, s: Step): Promise<void> {
+  const src = path.join(root, s.src);
+  const dst = path.join(root, s.dst);
+  if (s.what === 'rmdir') {
+    if (await exists(src)) {
+      const left = (await fsp.readdir(src)).filter((n) => n !== '.gitkeep');
+      if (left.length) throw new ScitexError(`${s.src} is not empty after its contents moved (${left.slice(0, 3).join(', ')}).`, 'Something wrote there during the migration: move those files into data/db/backups/ by hand and re-run.');
+      await fsp.rm(src, { recursive: true, force: true });
+    }
+    return;
+  }
+  const [srcThere, dstThere] = [await exists(src), await exists(dst)];
+  if (!srcThere && dstThere) return; // done before an interruption
+  if (!srcThere && !dstThere) throw new ScitexError(`Neither ${s.src} nor ${s.dst} exists.`, 'Something else moved it during the migration: find it before re-running.');
+  if (srcThere && dstThere) {
+    if (s.identical || (await sameContent(src, dst))) {
+      await fsp.rm(src, { recursive: true, force: true });
+      return;
+    }
+    throw new ScitexError(`${s.dst} appeared and differs from ${s.src}.`, 'Move one of them aside, then re-run `scitex-data migrate`.');
+  }
+  await moveEntry(src, dst);
+  // Backups hold secrets: the old scripts left them 0644; tighten the mode (contents untouched).
+  if (s.what === 'backup' && (await fsp.lstat(dst)).isFile() && path.basename(dst) !== '.gitkeep') await fsp.chmod(dst, 0o600);
+}
+
+/** Runs (or resumes) a plan under a journal; the caller holds the lock and has checked conflicts. */
+export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan, onStep: StepHook = () => {}): Promise<MigrateResult> {
+  const root = cfg.root;
+  const prior = readJournal(root);
+  const resumed = !!prior && !prior.complete;
+  if (prior?.complete) await fsp.rename(journalPath(root), `${journalPath(root)}.done-${timestamp()}`);
+  const journal = new Journal(root, !resumed);
+  let records = 0;
+  const durable = () => onStep(++records);
+  try {
+    if (!resumed) {
+      journal.append({ t: 'plan', plan }, true);
+      durable();
+    }
+    const done = resumed ? prior!.done : new Set<number>();
+    // Destination directories first (private); their .gitkeep files come after the moves, so that an
+    // old data/backups/.gitkeep moves in rather than colliding with a new one.
+    for (const d of LAYOUT_DIRS) await fsp.mkdir(path.join(root, d), { recursive: true });
+    for (const d of PRIVATE_DIRS) await fsp.chmod(path.join(root, d), 0o700);
+    let moved = 0;
+    for (const s of plan.steps) {
+      if (done.has(s.id)) continue;
+      await applyStep(root, s);
+      journal.append({ t: 'done', id: s.id }, !!s.crossDevice);
+      durable();
+      moved++;
+      log.debug(`moved ${s.src} -> ${s.dst || '(removed)'}`);
+    }
+    journal.sync();
+    await init(root, log, { allowOldLayout: true, skipGitignore: true });
+    for (const d of new Set(plan.steps.map((s) => path.dirname(path.join(root, s.dst))))) if (fs.existsSync(d)) await fsyncDir(d);
+    await fsyncDir(dataDir(root));
+    durable();
+    const edited = resumed ? [...prior!.edited] : [];
+    const ts = timestamp();
+    const editedFiles = new Set(edited.map((e) => e.file));
+    for (const f of plan.settings.map((e) => e.file)) {
+      if (editedFiles.has(f)) continue;
+      const abs = path.join(root, f);
+      const before = await fsp.readFile(abs, 'utf8');
+      const after = rewriteSettings(before);
+      if (after === before) continue;
+      const backup = await editWithBackup(abs, before, after, ts);
+      journal.append({ t: 'edited', file: f, backup: path.relative(root, backup) }, true);
+      durable();
+      edited.push({ file: f, backup: path.relative(root, backup) });
+    }
+    if (!editedFiles.has('.gitignore')) {
+      const gi = readGitignore(root);
+      const next = withDataBlock(gi);
+      if (next !== gi) {
+        const abs = path.join(root, '.gitignore');
+        const backup = fs.existsSync(abs) ? await editWithBackup(abs, gi, next, ts) : (await writeFileAtomic(abs, next, 0o644), '');
+        journal.append({ t: 'edited', file: '.gitignore', backup: backup && path.relative(root, backup) }, true);
+        durable();
+        edited.push({ file: '.gitignore', backup: backup && path.relative(root, backup) });
+      }
+    }
+    journal.append({ t: 'complete', at: new Date().toISOString() }, true);
+    durable();
+    return { moved, edited, resumed };
+  } finally {
+    journal.close();
+  }
+}
+
+/** Writes `<file>.scitex-data-bak-<ts>` (the original) then replaces the file atomically; returns the backup path. */
+async function editWithBackup(abs: string, before: string, after: string, ts: string): Promise<string> {
+  const real = await fsp.realpath(abs);
+  const st = await fsp.stat(real);
+  const backup = `${abs}.scitex-data-bak-${ts}`;
+  if (!fs.existsSync(backup)) {
+    // An exact copy, times included, so that a rollback can rename it back as it was.
+    await writeFileAtomic(backup, before, st.mode & 0o7777);
+    await fsp.utimes(backup, st.atime, st.mtime);
+  }
+  await writeFileAtomic(real, after, st.mode & 0o7777);
+  return backup;
+}
+
+/** Puts an interrupted or completed migration back to the old layout, step by step in reverse. */
+export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: { dryRun?: boolean } = {}): Promise<{ undone: number; restored: string[] }> {
+  const root = cfg.root;
+  const j = readJournal(root);
+  if (!j) throw new ScitexError('There is no migration to roll back (no journal in data/).', 'Nothing was changed.', 2);
+  const steps = j.plan.steps.filter((s) => j.done.has(s.id) && !j.undone.has(s.id)).reverse();
+  // Steps not recorded as done may still have happened (the journal is fsynced in batches): check the disk.
+  const unrecorded = j.plan.steps.filter((s) => !j.done.has(s.id) && s.what !== 'rmdir' && fs.existsSync(path.join(root, s.dst)) && !fs.existsSync(path.join(root, s.src)));
+  const todo = [...unrecorded.reverse(), ...steps];
+  const restored = j.edited.map((e) => e.file);
+  if (opts.dryRun) return { undone: todo.length, restored };
+  const journal = new Journal(root, false);
+  try {
+    for (const e of [...j.edited].reverse()) {
+      const abs = path.join(root, e.file);
+      if (e.backup && fs.existsSync(path.join(root, e.backup))) {
+        await fsp.rename(path.join(root, e.backup), await fsp.realpath(abs).catch(() => abs));
+        await fsyncDir(path.dirname(abs));
+      } else if (!e.backup && fs.existsSync(abs)) {
+        await fsp.rm(abs); // the migration created it (there was no .gitignore before)
+      }
+    }
+    for (const s of todo) {
+      if (s.what === 'rmdir') await fsp.mkdir(path.join(root, s.src), { recursive: true });
+      else if (s.identical) {
+        if (!fs.existsSync(path.join(root, s.src))) await fsp.copyFile(path.join(root, s.dst), path.join(root, s.src));
+      } else if (fs.existsSync(path.join(root, s.dst)) && !fs.existsSync(path.join(root, s.src))) {
+        await moveEntry(path.join(root, s.dst), path.join(root, s.src));
+        if (s.mode !== undefined && (await fsp.lstat(path.join(root, s.src))).isFile()) await fsp.chmod(path.join(root, s.src), s.mode);
+      }
+      journal.append({ t: 'undone', id: s.id });
+      log.debug(`moved back ${s.dst} -> ${s.src}`);
+    }
+    journal.append({ t: 'rolledback', at: new Date().toISOString() }, true);
+  } finally {
+    journal.close();
+  }
+  await fsp.rename(journalPath(root), `${journalPath(root)}.rolledback-${timestamp()}`);
+  await fsyncDir(dataDir(root));
+  return { undone: todo.length, restored };
+}
