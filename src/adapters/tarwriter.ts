@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Header, Pax } from 'tar';
 import { ScitexError } from '../core/errors.js';
@@ -43,11 +43,6 @@ function looksIncompressible(sample: Buffer): boolean {
   return zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97;
 }
 
-/** zlib streams can change level mid-stream (deflateParams); @types/node 20 does not declare it. */
-interface Paramable {
-  params(level: number, strategy: number, cb: () => void): void;
-}
-
 /** A sink that compresses, hashes and writes to `file`, finishing only when the file is fully written. */
 interface Sink {
   write(b: Buffer): Promise<void>;
@@ -56,85 +51,97 @@ interface Sink {
   end(): Promise<{ size: number; sha256: string }>;
 }
 
+/** Waits for a writable to drain, or rejects on its error. */
+function drained(w: Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = () => {
+      w.off('error', onErr);
+      resolve();
+    };
+    const onErr = (e: Error) => {
+      w.off('drain', onDrain);
+      reject(e);
+    };
+    w.once('drain', onDrain);
+    w.once('error', onErr);
+  });
+}
+
+/**
+ * Opens the output. gzip output is a series of gzip members (RFC 1952 allows concatenation; GNU tar,
+ * gunzip and node-tar read it as one stream): a new member starts whenever the level changes, which is
+ * how incompressible files are stored instead of deflated (zlib's deflateParams did not take effect).
+ */
 function openSink(file: string, compression: Compression, level: number): Sink {
   const out = fs.createWriteStream(file, { mode: 0o600, highWaterMark: CHUNK });
   const hash = crypto.createHash('sha256');
   let size = 0;
   let failure: Error | undefined;
-  const outDone = new Promise<void>((resolve, reject) => {
-    out.on('finish', resolve);
-    out.on('error', (e) => {
-      failure = e;
-      reject(e);
-    });
-  });
-  outDone.catch(() => {});
-  const tee = (c: Buffer) => {
+  out.on('error', (e) => (failure ??= e));
+  const emit = async (c: Buffer) => {
     hash.update(c);
     size += c.length;
-    if (!out.write(c)) compressor?.pause?.();
+    if (!out.write(c)) await drained(out);
   };
-  out.on('drain', () => compressor?.resume?.());
-  let compressor: (NodeJS.ReadWriteStream & Partial<Paramable>) | undefined;
-  let input: Writable;
-  let child: ReturnType<typeof spawn> | undefined;
-  if (compression === 'gzip') {
-    const gz = zlib.createGzip({ level, chunkSize: CHUNK, memLevel: 9 });
-    compressor = gz;
-    gz.on('data', tee);
-    input = gz;
-  } else if (compression === 'zstd') {
-    child = spawn('zstd', ['-q', '-c', `-${level}`, '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.on('error', (e: NodeJS.ErrnoException) => (failure = e.code === 'ENOENT' ? new ScitexError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.') : e));
-    compressor = child.stdout as unknown as NodeJS.ReadWriteStream;
-    child.stdout!.on('data', tee);
-    input = child.stdin!;
-  } else {
-    input = new Writable({
-      highWaterMark: CHUNK,
-      write(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        if (out.write(chunk)) cb();
-        else out.once('drain', () => cb());
-      },
-    });
-  }
-  const compressed = new Promise<void>((resolve, reject) => {
-    if (child) {
+  // Each compressor is a Transform whose output we forward in order; `current` is the one being fed.
+  let current: { input: Writable; done: Promise<void> } | undefined;
+  const start = (lvl: number): { input: Writable; done: Promise<void> } => {
+    if (compression === 'gzip') {
+      const gz = zlib.createGzip({ level: lvl, chunkSize: CHUNK, memLevel: 9 });
+      const done = (async () => {
+        for await (const c of gz) await emit(c as Buffer);
+      })();
+      done.catch((e) => (failure ??= e));
+      return { input: gz, done };
+    }
+    if (compression === 'zstd') {
+      const child = spawn('zstd', ['-q', '-c', `-${lvl}`, '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let err = '';
       child.stderr!.on('data', (d) => (err += d));
-      child.on('close', (code) => (code === 0 ? resolve() : reject(failure ?? new Error(`zstd failed: ${err.trim()}`))));
-      input.on('error', (e) => (failure ??= e));
-    } else if (compressor) {
-      compressor.on('end', resolve);
-      compressor.on('error', reject);
-    } else input.on('finish', resolve);
-    input.on('error', reject);
-  });
-  compressed.catch(() => {});
-  let current = level;
+      const exited = new Promise<void>((resolve, reject) => {
+        child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new ScitexError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.') : e));
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd failed: ${err.trim() || `exit ${code}`}`))));
+      });
+      const done = (async () => {
+        for await (const c of child.stdout!) await emit(c as Buffer);
+        await exited;
+      })();
+      done.catch((e) => (failure ??= e));
+      child.stdin!.on('error', (e) => (failure ??= e));
+      return { input: child.stdin!, done };
+    }
+    const pass = new PassThrough({ highWaterMark: CHUNK });
+    const done = (async () => {
+      for await (const c of pass) await emit(c as Buffer);
+    })();
+    done.catch((e) => (failure ??= e));
+    return { input: pass, done };
+  };
+  const finish = async () => {
+    if (!current) return;
+    const c = current;
+    current = undefined;
+    c.input.end();
+    await c.done;
+  };
+  let currentLevel = level;
+  current = start(level);
   return {
     async write(b) {
       if (failure) throw failure;
-      if (!input.write(b)) await new Promise<void>((r, j) => {
-        const onDrain = () => { input.off('error', onErr); r(); };
-        const onErr = (e: Error) => { input.off('drain', onDrain); j(e); };
-        input.once('drain', onDrain);
-        input.once('error', onErr);
-      });
+      if (!current!.input.write(b)) await Promise.race([drained(current!.input), current!.done]);
       if (failure) throw failure;
     },
     async setLevel(l) {
-      if (compression !== 'gzip' || l === current) return;
-      current = l;
-      await new Promise<void>((r) => (compressor as unknown as Paramable).params(l, zlib.constants.Z_DEFAULT_STRATEGY, () => r()));
+      if (compression !== 'gzip' || l === currentLevel) return;
+      await finish();
+      currentLevel = l;
+      current = start(l);
     },
     async end() {
-      input.end();
-      await compressed;
-      out.end();
-      await outDone;
+      await finish();
+      if (failure) throw failure;
+      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
       if (failure) throw failure;
       return { size, sha256: hash.digest('hex') };
     },
