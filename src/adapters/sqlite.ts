@@ -23,6 +23,29 @@ export async function snapshot(src: string, dest: string): Promise<void> {
   } finally {
     db.close();
   }
+  // A backup is one self-contained file: rollback-journal mode, so that opening it (or a plain `cp` of
+  // it) never depends on, or leaves behind, -wal/-shm side files.
+  setJournalMode(dest, 'delete');
+}
+
+/** The database's persistent journal mode (wal, delete, ...). */
+export function journalMode(file: string): string {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return String(db.pragma('journal_mode', { simple: true })).toLowerCase();
+  } finally {
+    db.close();
+  }
+}
+
+/** Sets the persistent journal mode; closing afterwards folds and removes any -wal. */
+export function setJournalMode(file: string, mode: 'wal' | 'delete'): void {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    db.pragma(`journal_mode = ${mode}`);
+  } finally {
+    db.close();
+  }
 }
 
 /** `PRAGMA quick_check` (or integrity_check when `full`); returns the problems, empty when sound. */

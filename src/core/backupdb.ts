@@ -56,7 +56,6 @@ export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { f
     const { size, sha256 } = await publishFile(tmp, final);
     return { kind: 'sqlite', path: final, size, sha256, durationMs: Date.now() - started, database: series };
   } finally {
-    await fsp.rm(tmp, { force: true });
-    await fsp.rm(tmp + '-journal', { force: true });
+    for (const side of ['', '-journal', '-wal', '-shm']) await fsp.rm(tmp + side, { force: true });
   }
 }

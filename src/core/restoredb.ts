@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { checkDatabase, checkpoint, isSqliteFile, snapshot } from '../adapters/sqlite.js';
+import { checkDatabase, checkpoint, isSqliteFile, journalMode, setJournalMode, snapshot } from '../adapters/sqlite.js';
 import { openFilesOf } from '../adapters/procfs.js';
 import { listBackups, recordedChecksum, type BackupEntry } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
@@ -137,6 +137,8 @@ async function restoreSqlite(target: string, file: string, log: Logger, opts: Db
     if (!isSqliteFile(tmp)) throw new ScitexError(`${path.basename(file)} is not a SQLite database.`, 'Nothing was changed.');
     const problems = checkDatabase(tmp, true);
     if (problems.length) throw new ScitexError(`${path.basename(file)} fails PRAGMA integrity_check: ${problems[0]}.`, 'Nothing was changed. Restore an older backup with --from or --at.');
+    // Keep the live database's journal mode (the app may rely on WAL); backups are stored in DELETE mode.
+    if (fs.existsSync(target) && journalMode(target) === 'wal') setJournalMode(tmp, 'wal');
     await fsyncFile(tmp);
     if (safety) {
       // The safety copy goes through SQLite so that rows still in the -wal file are in it too.
@@ -152,7 +154,7 @@ async function restoreSqlite(target: string, file: string, log: Logger, opts: Db
     await fsp.rename(tmp, target);
     await fsyncDir(path.dirname(target));
   } finally {
-    await fsp.rm(tmp, { force: true });
+    for (const side of ['', '-journal', '-wal', '-shm']) await fsp.rm(tmp + side, { force: true });
   }
   return result;
 }

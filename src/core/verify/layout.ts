@@ -50,7 +50,7 @@ function unknownEntries(root: string, old: string[]): Check {
     return fail('layout.unknown-entries', 'data/ does not exist', 'Check --root, or run `scitex-data init`.');
   }
   const known = new Set<string>([...APP_ENTRIES, '.gitkeep', '.scitex-data.lock', '.scitex-data.lock.info']);
-  const unknown = names.filter((n) => !known.has(n) && !n.startsWith('.scitex-data-migrate') && !old.some((o) => o.includes(`data/${n}`)));
+  const unknown = names.filter((n) => !known.has(n) && !n.startsWith('.scitex-data') && !old.some((o) => o.includes(`data/${n}`)));
   return unknown.length
     ? warn('layout.unknown-entries', `not used by the app: ${some(unknown.map((n) => `data/${n}`))}`, 'The app references nothing else under data/: move these elsewhere, or classify them with `scitex-data migrate --user NAME`.')
     : pass('layout.unknown-entries', 'nothing unknown under data/');
@@ -100,7 +100,7 @@ async function permissionChecks(cfg: ResolvedConfig): Promise<Check[]> {
   const files: string[] = [];
   const bdir = cfg.backupDir.value;
   for (const n of fs.existsSync(bdir) ? fs.readdirSync(bdir) : []) {
-    if (n === '.gitkeep') continue;
+    if (n.startsWith('.')) continue; // .gitkeep, and leftovers of interrupted runs (removed by the next backup)
     const p = path.join(bdir, n);
     const st = fs.lstatSync(p);
     if (st.isFile()) files.push(p);
