@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ScitexError } from '../core/errors.js';
 
@@ -48,8 +50,34 @@ export function setJournalMode(file: string, mode: 'wal' | 'delete'): void {
   }
 }
 
-/** `PRAGMA quick_check` (or integrity_check when `full`); returns the problems, empty when sound. */
-export function checkDatabase(file: string, full = false): string[] {
+/** True when the file's header marks it as a WAL-mode database (bytes 18 and 19 are 2). */
+function isWalMode(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(20);
+    fs.readSync(fd, b, 0, 20, 0);
+    fs.closeSync(fd);
+    return b[18] === 2 && b[19] === 2;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `PRAGMA quick_check` (or integrity_check when `full`); returns the problems, empty when sound.
+ * A WAL-mode file is checked through a private copy when `untouched`: opening it in place would create
+ * -wal/-shm files next to it (e.g. inside the backup directory).
+ */
+export function checkDatabase(file: string, full = false, untouched = false): string[] {
+  if (untouched && isWalMode(file) && !fs.existsSync(file + '-wal')) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-check-'));
+    try {
+      fs.copyFileSync(file, path.join(dir, 'copy.db'));
+      return checkDatabase(path.join(dir, 'copy.db'), full);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
   let db: Database.Database;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });

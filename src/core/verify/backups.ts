@@ -96,7 +96,7 @@ async function dumpReadable(e: BackupEntry): Promise<string | null> {
     return /-- PostgreSQL database dump complete/.test(buf.toString('utf8')) ? null : 'the plain dump has no "dump complete" ending (truncated?)';
   }
   if (e.name.endsWith('.db')) {
-    const p = checkDatabase(e.path);
+    const p = checkDatabase(e.path, false, true);
     return p.length ? `PRAGMA quick_check: ${p[0]}` : null;
   }
   return null;
