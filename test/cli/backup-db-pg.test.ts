@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, listBackups } from '../../src/index.js';
 import { cli, cliAsync, tempDir } from '../helpers/cli.js';
-import { destroyCluster, startCluster, type TestCluster } from '../helpers/pg.js';
+import { destroyCluster, startCluster, type TestCluster } from '../../src/devtools/pgcluster.js';
 
 const PW = 'Pw-with:colon\\and-secret-9137';
 let pg: TestCluster;

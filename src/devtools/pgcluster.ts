@@ -1,3 +1,4 @@
+/** Developer tools (tests and benchmarks only): a throwaway PostgreSQL cluster. Not part of the public API. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
