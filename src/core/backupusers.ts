@@ -41,6 +41,7 @@ export const WORK_DIR_NAME = '~scitex-data';
 /** The user directories under data/users: validated names; anything else is reported, not archived. */
 export async function listUserDirs(root: string, log: Logger): Promise<string[]> {
   const dir = usersDir(root);
+  if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) log.warn(`${dir} is a symlink to ${fs.readlinkSync(dir)}; backing up what it points to.`);
   let entries: fs.Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });

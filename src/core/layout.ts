@@ -1,3 +1,4 @@
+import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 
@@ -89,4 +90,18 @@ export function assertInside(parent: string, child: string): void {
 /** True when `name` is one of the SQLite database file names (with or without side-file suffix). */
 export function isSqliteFileName(name: string): boolean {
   return /\.db(-wal|-shm|-journal)?$/.test(name) || /\.sqlite3?(-wal|-shm|-journal)?$/.test(name);
+}
+
+/** Throws when data/users is a symlink: a restore or migration would write somewhere else than it says. */
+export function assertUsersDirNotSymlink(root: string): void {
+  const dir = usersDir(root);
+  let st: import('node:fs').Stats;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return;
+  }
+  if (st.isSymbolicLink()) {
+    throw new UsageError(`${dir} is a symlink (to ${readlinkSync(dir)}); refusing to write through it.`, 'Mount the other volume at data/users instead, or pass --root for the tree it points into.');
+  }
 }

@@ -53,6 +53,13 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
     if (liveRow && liveRow.owner !== t.user && !role.rolsuper) {
       throw new ScitexError(`Role ${t.user} does not own database ${live} (owner: ${liveRow.owner}), so it cannot swap it.`, `Restore as ${liveRow.owner}, or as a superuser: ALTER DATABASE ${live} OWNER TO ${t.user}. Nothing was changed.`);
     }
+    // Scratch databases of an interrupted restore (we hold the lock, so none is in use): drop them.
+    if (!opts.dryRun) {
+      for (const r of (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname NOT LIKE $2", [`${live.replace(/[_%\\]/g, '\\$&')}\\_restore\\_%`, '%\\_pre\\_restore\\_%'])).rows) {
+        log.info(`dropping ${r.datname}, left by an interrupted restore`);
+        await c.query(`DROP DATABASE IF EXISTS ${ident(r.datname)}`).catch(() => {});
+      }
+    }
     const taken = new Set((await c.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname));
     for (let i = 2; taken.has(pre) || taken.has(scratch); i++) {
       pre = nameWith(live, `_pre_restore_${ts}_${i}`);

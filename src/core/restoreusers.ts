@@ -6,7 +6,7 @@ import { memberChecker } from './archivecheck.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
 import { exists, freeBytes, fsyncDir, parseSha256sumLine, sha256File, timestamp, uniquePath } from './fsafe.js';
-import { usersDir, validateUsername } from './layout.js';
+import { assertUsersDirNotSymlink, usersDir, validateUsername } from './layout.js';
 import type { Logger } from './logger.js';
 import { WORK_DIR_NAME } from './backupusers.js';
 import { listUserSets, readManifest, type Manifest, type ManifestUser } from './userset.js';
@@ -104,6 +104,7 @@ async function verifyArchives(setDir: string, users: ManifestUser[]): Promise<vo
 
 /** Restores users: verify, extract each into staging, check, then swap in with renames. */
 export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: UsersRestoreOptions): Promise<UsersRestoreResult> {
+  if (!opts.to) assertUsersDirNotSymlink(cfg.root);
   const { setDir, users } = await selectSet(cfg, opts);
   const targetUsers = opts.to ? path.join(path.resolve(cfg.root, opts.to), 'data', 'users') : usersDir(cfg.root);
   const ts = timestamp();

@@ -53,6 +53,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
     plan.conflicts.push(`${data} does not exist: check --root.`);
     return plan;
   }
+  if (fs.lstatSync(path.join(data, 'users'), { throwIfNoEntry: false })?.isSymbolicLink()) plan.conflicts.push(`data/users is a symlink (to ${fs.readlinkSync(path.join(data, 'users'))}): mount the volume at data/users instead; users would be moved through the link.`);
   if (fs.existsSync(path.join(data, 'users', 'workspace_info.json'))) plan.conflicts.push('data/users/ holds a workspace_info.json: it looks like the workspace of a user named "users". Move it aside by hand first.');
   for (const e of entries) {
     const n = e.name;
