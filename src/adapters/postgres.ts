@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { PostgresConfig } from '../core/config.js';
 import { ScitexError } from '../core/errors.js';
 import { runTool, ToolFailure } from './proc.js';
@@ -27,7 +27,9 @@ export const describeTarget = (t: PgTarget, db = t.database): string => `${t.use
 
 /** Connects with node-postgres over TCP (the app's way); errors become one-line ScitexErrors. */
 export async function pgConnect(t: PgTarget, database = t.database): Promise<pg.Client> {
-  const client = new pg.Client({ host: t.host, port: t.port, user: t.user, password: t.password, database, connectionTimeoutMillis: 10_000, application_name: 'scitex-data' });
+  // Loaded on first use: most runs (SQLite, users) never need the PostgreSQL driver.
+  const { default: PG } = await import('pg');
+  const client = new PG.Client({ host: t.host, port: t.port, user: t.user, password: t.password, database, connectionTimeoutMillis: 10_000, application_name: 'scitex-data' });
   try {
     await client.connect();
   } catch (err) {

@@ -60,7 +60,8 @@ export class ToolFailure extends Error {
   ) {
     const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
     // The first error line is usually the cause; later ones are consequences.
-    const detail = lines.find((l) => /error|fatal|failed/i.test(l)) ?? lines[lines.length - 1] ?? `exit ${code ?? signal}`;
+    const telling = lines.filter((l) => !/Exiting with failure status due to previous errors/.test(l));
+    const detail = telling.find((l) => /error|fatal|failed|cannot|denied|no space/i.test(l)) ?? telling[0] ?? lines[lines.length - 1] ?? `exit ${code ?? signal}`;
     super(`${tool} failed: ${detail}`);
     this.detail = detail;
   }

@@ -1,8 +1,15 @@
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { Parser, Unpack, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import type * as Tar from 'tar';
+import { runTool } from './proc.js';
+
+let tarModule: typeof Tar | undefined;
+/** node-tar, loaded on first use (start-up time matters for every other command). */
+const loadTar = async (): Promise<typeof Tar> => (tarModule ??= await import('tar'));
 
 /** A tar member as our checks see it. */
 export interface Member {
@@ -30,38 +37,72 @@ function tarBytes(file: string): Readable {
 }
 
 /**
- * Reads every member header of an archive (contents are skipped), calling `check` for each;
- * `check` returns a reason to refuse the archive, which stops reading at once.
+ * Reads an archive once: every member header goes to `check` (contents are skipped) while the raw bytes
+ * are hashed; returns the SHA-256 of the file. A refusal from `check` stops reading at once.
  */
-export function scanArchive(file: string, check: (m: Member) => string | null): Promise<void> {
+export async function scanArchive(file: string, check: (m: Member) => string | null): Promise<string> {
+  const { Parser } = await loadTar();
   return new Promise((resolve, reject) => {
-    const src = tarBytes(file);
+    const raw = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+    const hash = crypto.createHash('sha256');
+    raw.on('data', (c) => hash.update(c as Buffer));
     let refused: string | null = null;
+    let settled = false;
     const parser = new Parser({
       strict: true,
       onReadEntry: (e: ReadEntry) => {
         if (!refused) refused = check(toMember(e));
         if (refused) {
-          src.destroy();
+          raw.destroy();
           parser.abort(new Error(refused));
         }
         e.resume();
       },
     });
-    const fail = (err: Error) => reject(refused ? new RefusedArchive(refused) : err);
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(refused ? new RefusedArchive(refused) : err);
+    };
     parser.on('error', fail);
     parser.on('abort', fail);
-    src.on('error', fail);
-    parser.on('end', () => (refused ? reject(new RefusedArchive(refused)) : resolve()));
-    src.pipe(parser);
+    raw.on('error', fail);
+    parser.on('end', () => {
+      if (settled) return;
+      settled = true;
+      if (refused) reject(new RefusedArchive(refused));
+      else resolve(hash.digest('hex'));
+    });
+    if (file.endsWith('.zst')) {
+      // One read of the file feeds both the hash and zstd's decompression.
+      const child = spawn('zstd', ['-q', '-d', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      child.on('error', (e) => fail(e));
+      child.on('close', (code) => {
+        if (code !== 0 && !refused) fail(new Error(`zstd could not decompress ${path.basename(file)}: ${err.trim()}`));
+      });
+      child.stdin.on('error', () => {});
+      raw.pipe(child.stdin);
+      child.stdout.pipe(parser);
+    } else raw.pipe(parser);
   });
+}
+
+/** Extracts with GNU tar (after scanArchive accepted every member): owners, modes, mtimes and links kept. */
+export async function extractWithGnuTar(file: string, cwd: string): Promise<void> {
+  const args = ['-x', '-f', file, '-C', cwd, '--numeric-owner', '--preserve-permissions', '--delay-directory-restore'];
+  if (file.endsWith('.zst')) args.push('--zstd');
+  if (process.getuid?.() === 0) args.push('--same-owner');
+  await runTool('tar', args, { installHint: 'Install GNU tar.' });
 }
 
 /**
  * Extracts an archive under `cwd` with `check` run on every member before node-tar sees it; a refused
  * member stops the extraction (nothing of it is written) and the promise rejects with RefusedArchive.
  */
-export function extractArchive(file: string, cwd: string, check: (m: Member) => string | null): Promise<void> {
+export async function extractArchive(file: string, cwd: string, check: (m: Member) => string | null): Promise<void> {
+  const { Unpack } = await loadTar();
   return new Promise((resolve, reject) => {
     const src = tarBytes(file);
     let refused: string | null = null;

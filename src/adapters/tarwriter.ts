@@ -5,7 +5,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import zlib from 'node:zlib';
-import { Header, Pax } from 'tar';
+import type * as Tar from 'tar';
 import { ScitexError } from '../core/errors.js';
 import type { WalkEntry } from './walk.js';
 
@@ -27,9 +27,13 @@ const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
 const SAMPLE = 64 * 1024;
 const CHUNK = 1 << 20;
+const SMALL = 256 * 1024;
+
+let tar: typeof Tar | undefined;
 
 /** Encodes a ustar header, preceded by a pax header when a field does not fit (long names, big files). */
 function header(h: { path: string; type: 'File' | 'Directory' | 'SymbolicLink' | 'Link'; mode: number; uid: number; gid: number; size: number; mtime: Date; linkpath?: string }): Buffer {
+  const { Header, Pax } = tar!;
   const hd = new Header({ ...h, uname: '', gname: '' });
   const needPax = hd.encode();
   if (!hd.block) throw new Error('tar header encoding failed');
@@ -148,8 +152,8 @@ function openSink(file: string, compression: Compression, level: number): Sink {
   };
 }
 
-/** Owner and mode bits for a header from a bigint stat. */
-const meta = (s: fs.BigIntStats) => ({ mode: Number(s.mode & 0o7777n), uid: Number(s.uid), gid: Number(s.gid), mtime: new Date(Number(s.mtimeMs)) });
+/** Owner, mode and mtime for a header. */
+const meta = (e: WalkEntry) => ({ mode: e.mode, uid: e.uid, gid: e.gid, mtime: new Date(e.mtimeMs) });
 
 /**
  * Writes a tar archive of `entries` (from walkTree of `dir`) with member names `prefix/<rel>`,
@@ -157,31 +161,31 @@ const meta = (s: fs.BigIntStats) => ({ mode: Number(s.mode & 0o7777n), uid: Numb
  * while read. The archive is readable by GNU tar (`tar -xzf`).
  */
 export async function writeArchive(dir: string, entries: WalkEntry[], prefix: string, file: string, compression: Compression, level: number, onBytes: (n: number) => void = () => {}): Promise<ArchiveResult> {
+  tar ??= await import('tar'); // loaded on first use, to keep start-up fast for other commands
   const sink = openSink(file, compression, level);
   const changed: string[] = [];
   const links = new Map<string, string>();
   try {
     for (const e of entries) {
       const name = e.rel ? `${prefix}/${e.rel}` : prefix;
-      const m = meta(e.stat);
+      const m = meta(e);
       if (e.type === 'dir') {
         await sink.write(header({ path: name + '/', type: 'Directory', size: 0, ...m }));
       } else if (e.type === 'symlink') {
         await sink.write(header({ path: name, type: 'SymbolicLink', size: 0, linkpath: e.linkTarget, ...m }));
       } else if (e.type === 'file') {
-        const key = `${e.stat.dev}:${e.stat.ino}`;
-        if (e.stat.nlink > 1n) {
-          const first = links.get(key);
+        if (e.linkKey) {
+          const first = links.get(e.linkKey);
           if (first) {
             await sink.write(header({ path: name, type: 'Link', size: 0, linkpath: first, ...m }));
             continue;
           }
-          links.set(key, name);
+          links.set(e.linkKey, name);
         }
         const abs = path.join(dir, e.rel);
-        const size = Number(e.stat.size);
+        const size = e.size;
         await sink.write(header({ path: name, type: 'File', size, ...m }));
-        const ok = await copyFileInto(abs, size, e.stat, sink, level, onBytes);
+        const ok = size < SMALL ? await copySmallInto(abs, e, sink, onBytes) : await copyFileInto(abs, size, e, sink, level, onBytes);
         if (!ok) changed.push(e.rel);
         const pad = (BLOCK - (size % BLOCK)) % BLOCK;
         if (pad) await sink.write(ZEROS.subarray(0, pad));
@@ -197,7 +201,47 @@ export async function writeArchive(dir: string, entries: WalkEntry[], prefix: st
 }
 
 /** Streams exactly `size` bytes of a file into the sink; false when it changed or vanished meanwhile. */
-async function copyFileInto(abs: string, size: number, before: fs.BigIntStats, sink: Sink, level: number, onBytes: (n: number) => void): Promise<boolean> {
+/**
+ * Small files are read synchronously in one call: several times cheaper than an async open/read/close
+ * round trip through the thread pool, which zlib needs for compression at the same time.
+ */
+async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n: number) => void): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') {
+      await writeZeros(sink, e.size);
+      return false;
+    }
+    throw new ScitexError(`Cannot read ${abs} (${code}).`, 'Fix its permissions (or run as a user that can read it), then re-run; nothing was published for this user.', 1, { cause: err });
+  }
+  let buf: Buffer;
+  let after: fs.BigIntStats;
+  try {
+    buf = Buffer.allocUnsafe(e.size);
+    let n = 0;
+    while (n < e.size) {
+      const k = fs.readSync(fd, buf, n, e.size - n, n);
+      if (k === 0) break;
+      n += k;
+    }
+    if (n < e.size) buf.fill(0, n);
+    after = fs.fstatSync(fd, { bigint: true });
+    if (n < e.size) {
+      await sink.write(buf);
+      return false;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (e.size) await sink.write(buf);
+  onBytes(e.size);
+  return Number(after.size) === e.size && after.mtimeNs === e.mtimeNs;
+}
+
+async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: Sink, level: number, onBytes: (n: number) => void): Promise<boolean> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -232,7 +276,7 @@ async function copyFileInto(abs: string, size: number, before: fs.BigIntStats, s
       await writeZeros(sink, size - done);
       return false;
     }
-    return after.size === before.size && after.mtimeNs === before.mtimeNs;
+    return Number(after.size) === before.size && after.mtimeNs === before.mtimeNs;
   } finally {
     await fh.close();
   }

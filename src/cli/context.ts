@@ -1,6 +1,7 @@
 import readline from 'node:readline/promises';
 import { Chalk, type ChalkInstance } from 'chalk';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressType from 'cli-progress';
 import type { Command } from 'commander';
 import { resolveConfig, UsageError, type AppEnv, type Logger, type Progress, type ResolvedConfig } from '../index.js';
 
@@ -51,6 +52,8 @@ export function makeContext(cmd: Command): Ctx {
     },
     progress: (label, totalBytes, totalFiles) => {
       if (!showProgress) return noProgress;
+      // Loaded only when a bar is shown (a terminal), keeping cron and --json runs light.
+      const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
       const bar = new cliProgress.SingleBar(
         { format: `${label} [{bar}] {percentage}% | {done}/{size} | {files} files | {rate}/s | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, stream: process.stderr },
         cliProgress.Presets.shades_classic,

@@ -46,7 +46,8 @@ export function registerRestore(program: Command): void {
         const cfg = ctx.config({ backupDir: o.backupDir });
         const opts = { usernames: o.user, from: o.from, at: o.at, to: o.to };
         const r = await withLock(cfg.root, 'restore users', async () => {
-          const plan = await restoreUsers(cfg, ctx.log, { ...opts, dryRun: true });
+          // The plan without reading archives; --dry-run also verifies them and computes what would change.
+          const plan = await restoreUsers(cfg, ctx.log, { ...opts, dryRun: true, planOnly: !o.dryRun });
           for (const u of plan.users) {
             const d = u.diff;
             ctx.say(`${u.username}: from ${u.archive} -> ${u.target}${d ? ` (${d.missing} to bring back, ${d.changed} to replace, ${d.extra} only live, ${d.same} same)` : ''}${u.safetyCopy ? `; current copy kept as ${u.safetyCopy}` : ''}`);

@@ -62,7 +62,7 @@ export async function listUserDirs(root: string, log: Logger): Promise<string[]>
 }
 
 /** Runs `fn` over items with at most `n` at once. */
-async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(n, items.length) }, async () => {
     while (next < items.length) await fn(items[next++]!);

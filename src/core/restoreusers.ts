@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { extractArchive, RefusedArchive } from '../adapters/tarreader.js';
+import { extractWithGnuTar, RefusedArchive, scanArchive } from '../adapters/tarreader.js';
 import { memberChecker } from './archivecheck.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
 import { exists, freeBytes, fsyncDir, parseSha256sumLine, sha256File, timestamp, uniquePath } from './fsafe.js';
 import { assertUsersDirNotSymlink, usersDir, validateUsername } from './layout.js';
 import type { Logger } from './logger.js';
-import { WORK_DIR_NAME } from './backupusers.js';
+import { pool, WORK_DIR_NAME } from './backupusers.js';
 import { listUserSets, readManifest, type Manifest, type ManifestUser } from './userset.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
 
@@ -22,6 +22,8 @@ export interface UsersRestoreOptions {
   /** Extract under this directory instead of the live data/users. */
   to?: string;
   dryRun?: boolean;
+  /** Only resolve the set and the targets (no checksum pass, no diff): for printing a plan before asking. */
+  planOnly?: boolean;
 }
 
 /** One restored (or, in a dry run, restorable) user. */
@@ -85,8 +87,8 @@ async function selectSet(cfg: ResolvedConfig, opts: UsersRestoreOptions): Promis
   return { setDir, manifest, users };
 }
 
-/** Verifies each archive against both SHA256SUMS and the manifest before anything is extracted. */
-async function verifyArchives(setDir: string, users: ManifestUser[]): Promise<void> {
+/** The checksum each archive must have: SHA256SUMS and the manifest must agree, or the set was tampered with. */
+function expectedChecksums(setDir: string, users: ManifestUser[]): Map<string, string> {
   let sums: Map<string, string>;
   try {
     sums = new Map(fs.readFileSync(path.join(setDir, 'SHA256SUMS'), 'utf8').split('\n').map(parseSha256sumLine).filter((x) => x !== null).map((x) => [x.name, x.digest]));
@@ -94,13 +96,32 @@ async function verifyArchives(setDir: string, users: ManifestUser[]): Promise<vo
     throw new ScitexError(`${setDir} has no SHA256SUMS: the set is incomplete.`, 'Use another set (`scitex-data list users`). Nothing was changed.');
   }
   for (const u of users) {
-    const recorded = sums.get(u.archive);
-    const actual = await sha256File(path.join(setDir, u.archive)).catch(() => 'missing');
-    if (!recorded || recorded !== u.sha256 || actual !== recorded) {
-      throw new ScitexError(`${u.archive} in ${path.basename(setDir)} does not match its recorded checksum${actual === 'missing' ? ' (the file is missing)' : ''}: damaged or tampered with.`, 'Nothing was changed. Restore from an older set with --from or --at.');
-    }
+    if (sums.get(u.archive) !== u.sha256) throw new ScitexError(`${u.archive} in ${path.basename(setDir)}: SHA256SUMS and MANIFEST.json disagree: the set was tampered with.`, 'Nothing was changed. Restore from another set with --from or --at.');
   }
+  return sums;
 }
+
+/**
+ * One read of the archive: its checksum, and every member header checked (paths, types, links, sizes)
+ * before a single byte is extracted. Throws a one-line ScitexError naming what is wrong.
+ */
+async function validateArchive(setDir: string, u: ManifestUser): Promise<void> {
+  const file = path.join(setDir, u.archive);
+  if (!fs.existsSync(file)) throw new ScitexError(`${u.archive} is missing from ${path.basename(setDir)}.`, 'Nothing was changed. Restore from another set with --from or --at.');
+  let digest: string;
+  try {
+    digest = await scanArchive(file, memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }));
+  } catch (err) {
+    const digestNow = await sha256File(file).catch(() => '');
+    if (digestNow !== u.sha256) throw checksumError(setDir, u);
+    if (err instanceof RefusedArchive || /decompression/i.test((err as Error).message)) throw new ScitexError(`Refusing ${u.archive}: ${(err as Error).message}.`, 'The archive is hostile or damaged; nothing live was touched. Use another set.', 1, { cause: err });
+    throw new ScitexError(`Reading ${u.archive} failed: ${(err as Error).message}.`, 'Nothing live was touched. Check the archive (`scitex-data verify --backups`).', 1, { cause: err });
+  }
+  if (digest !== u.sha256) throw checksumError(setDir, u);
+}
+
+const checksumError = (setDir: string, u: ManifestUser) =>
+  new ScitexError(`${u.archive} in ${path.basename(setDir)} does not match its recorded checksum: damaged or tampered with.`, 'Nothing was changed. Restore from an older set with --from or --at.');
 
 /** Restores users: verify, extract each into staging, check, then swap in with renames. */
 export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: UsersRestoreOptions): Promise<UsersRestoreResult> {
@@ -116,32 +137,43 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     if (live && opts.to) throw new UsageError(`${target} already exists.`, 'Choose an empty --to directory.');
     planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(work, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
   }
-  await verifyArchives(setDir, users);
+  expectedChecksums(setDir, users);
+  if (opts.planOnly) return { set: setDir, users: planned, dryRun: true };
   if (opts.dryRun) {
-    for (const p of planned) p.diff = await diffAgainstLive(p.archive, p.target);
+    for (const [i, p] of planned.entries()) {
+      await validateArchive(setDir, users[i]!);
+      p.diff = await diffAgainstLive(p.archive, p.target);
+    }
     return { set: setDir, users: planned, dryRun: true };
   }
   await fsp.mkdir(targetUsers, { recursive: true });
-  const staging = path.join(work, `staging_${ts}`);
+  // Unique per run: a killed run's orphaned tar may still be writing into its own staging directory.
+  const staging = path.join(work, `staging_${ts}_${process.pid}`);
   // Staging left by an interrupted restore is garbage (the archive is still there): clear it.
-  for (const n of await fsp.readdir(work).catch(() => [] as string[])) if (n.startsWith('staging_')) await fsp.rm(path.join(work, n), { recursive: true, force: true });
+  for (const n of await fsp.readdir(work).catch(() => [] as string[])) {
+    if (n.startsWith('staging_')) await fsp.rm(path.join(work, n), { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => log.warn(`Could not remove ${path.join(work, n)} yet (an interrupted run may still be writing into it); remove it later.`));
+  }
   await fsp.mkdir(staging, { recursive: true, mode: 0o700 });
+  // The parents exist before two tar processes run at once, so neither races the other creating them.
+  await fsp.mkdir(path.join(staging, 'data', 'users'), { recursive: true, mode: 0o700 });
   await fsp.chmod(work, 0o700);
   try {
     const need = users.reduce((s, u) => s + u.bytes, 0);
     const free = await freeBytes(staging);
     if (need > free) throw new ScitexError(`Restoring needs ${need} bytes but only ${free} are free under ${targetUsers}.`, 'Free space, or restore fewer users (--user) or elsewhere (--to). Nothing was changed.');
-    for (const [i, u] of users.entries()) {
+    // Each user: validate (checksum + every member) in one read, then extract with GNU tar into
+    // staging; two users at a time, since decompression is CPU-bound.
+    await pool([...users.keys()], 2, async (i) => {
+      const u = users[i]!;
+      await validateArchive(setDir, u);
       log.info(`extracting ${u.archive} into staging`);
-      const check = memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files });
       try {
-        await extractArchive(planned[i]!.archive, staging, check);
+        await extractWithGnuTar(planned[i]!.archive, staging);
       } catch (err) {
-        if (err instanceof RefusedArchive || /decompression/i.test((err as Error).message)) throw new ScitexError(`Refusing ${u.archive}: ${(err as Error).message}.`, 'The archive is hostile or damaged; nothing live was touched. Use another set.', 1, { cause: err });
         throw new ScitexError(`Extracting ${u.archive} failed: ${(err as Error).message}.`, 'Nothing live was touched. Check free space and the archive (`scitex-data verify --backups`).', 1, { cause: err });
       }
       if (!(await exists(path.join(staging, 'data', 'users', u.username)))) throw new ScitexError(`${u.archive} holds nothing for ${u.username}.`, 'Nothing live was touched. Use another set.');
-    }
+    });
     // Everything is staged and checked: only now touch live data, one rename pair per user.
     if (planned.some((p) => p.safetyCopy)) await fsp.mkdir(path.join(work, 'safety'), { recursive: true, mode: 0o700 });
     for (const p of planned) {

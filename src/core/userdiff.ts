@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { scanArchive } from '../adapters/tarreader.js';
-import { walkTree } from '../adapters/walk.js';
+import { walkTree, type WalkEntry } from '../adapters/walk.js';
 
 /** How an archive differs from a live user directory (for `restore users --dry-run`). */
 export interface TreeDiff {
@@ -16,8 +16,8 @@ export interface TreeDiff {
 
 /** Compares an archive's members with what is on disk, reading headers only. */
 export async function diffAgainstLive(archive: string, liveDir: string): Promise<TreeDiff> {
-  const live = new Map<string, fs.BigIntStats>();
-  if (fs.existsSync(liveDir)) for (const e of walkTree(liveDir).entries) live.set(e.rel, e.stat);
+  const live = new Map<string, WalkEntry>();
+  if (fs.existsSync(liveDir)) for (const e of walkTree(liveDir).entries) live.set(e.rel, e);
   const d: TreeDiff = { missing: 0, changed: 0, extra: 0, same: 0, examples: [] };
   const seen = new Set<string>();
   await scanArchive(archive, (m) => {
@@ -27,7 +27,7 @@ export async function diffAgainstLive(archive: string, liveDir: string): Promise
     if (!st) {
       d.missing++;
       if (d.examples.length < 10) d.examples.push(`+ ${rel}`);
-    } else if (m.type !== 'Directory' && (Number(st.size) !== m.size && m.type !== 'Link' && m.type !== 'SymbolicLink' || Math.floor(Number(st.mtimeMs) / 1000) !== Math.floor((m.mtime?.getTime() ?? 0) / 1000) || (m.mode !== undefined && Number(st.mode & 0o7777n) !== m.mode))) {
+    } else if (m.type !== 'Directory' && ((st.size !== m.size && m.type !== 'Link' && m.type !== 'SymbolicLink') || Math.floor(st.mtimeMs / 1000) !== Math.floor((m.mtime?.getTime() ?? 0) / 1000) || (m.mode !== undefined && st.mode !== m.mode))) {
       d.changed++;
       if (d.examples.length < 10) d.examples.push(`~ ${rel}`);
     } else d.same++;

@@ -9,7 +9,8 @@ import { trials } from './report.js';
 let root = '';
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 const env = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
-const oneLine = (s: string) => s.trim().split('\n').length === 1;
+/** Exactly one error line (warnings may precede it) and no stack trace. */
+const oneLine = (s: string) => s.split('\n').filter((l) => l.startsWith('error:')).length === 1 && !/\n\s+at /.test(s);
 
 describe('bad input gets a one-line error and a documented exit code', () => {
   it('usernames that are not Django usernames or could escape data/users', async () => {

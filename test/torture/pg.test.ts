@@ -66,9 +66,9 @@ describe('PostgreSQL faults', () => {
   it('a local pg_dump older than the server: verify names it; backup says what to install', async () => {
     await trials('server newer than the local pg_dump (simulated)', 1, 'verify fails db.postgres; backup exits 1 with an install hint; no artifact', () => {
       const v = cli(['--root', root, '--json', 'verify'], { env: { ...env, FAKE_OLD_PG_DUMP: '1' } });
-      expect(v.code).toBe(3);
       const check = JSON.parse(v.stdout).checks.find((c: { name: string }) => c.name === 'db.postgres');
       expect(check.found).toMatch(/server is PostgreSQL 15 but the local pg_dump is 14/);
+      expect(v.code).toBe(3);
       const before = published();
       const b = cli(['--root', root, 'backup', 'db'], { env: { ...env, FAKE_OLD_PG_DUMP: '1' } });
       expect(b.code).toBe(1);

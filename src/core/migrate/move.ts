@@ -15,8 +15,8 @@ async function treeDigest(abs: string): Promise<string> {
   if (!st.isDirectory()) return st.isFile() ? `${st.size}:${await sha256File(abs)}` : `link:${fs.readlinkSync(abs)}`;
   const parts: string[] = [];
   for (const e of walkTree(abs).entries) {
-    const m = `${e.rel}|${e.type}|${e.stat.mode}|${e.stat.uid}|${e.stat.gid}|${e.linkTarget ?? ''}`;
-    parts.push(e.type === 'file' ? `${m}|${e.stat.size}|${await sha256File(path.join(abs, e.rel))}` : m);
+    const m = `${e.rel}|${e.type}|${e.mode}|${e.uid}|${e.gid}|${e.linkTarget ?? ''}`;
+    parts.push(e.type === 'file' ? `${m}|${e.size}|${await sha256File(path.join(abs, e.rel))}` : m);
   }
   return parts.join('\n');
 }

@@ -25,7 +25,7 @@ export async function postgresCheck(cfg: ResolvedConfig): Promise<Check | null> 
   let server: number;
   try {
     const c = await pgConnect(t);
-    server = Math.floor(Number((await c.query<{ v: string }>('SHOW server_version_num')).rows[0]!.v) / 10000);
+    server = Math.floor(Number((await c.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v) / 10000);
     await c.end();
   } catch (err) {
     return fail('db.postgres', (err as Error).message, (err as { hint?: string }).hint ?? 'Check the server and `scitex-data config`.');
