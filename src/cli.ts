@@ -1,4 +1,9 @@
+import v8 from 'node:v8';
 import { main } from './cli/main.js';
+
+// Keep V8's young generation at its initial size: backups allocate many short-lived buffers, and a
+// grown young generation (up to 3 x 16 MiB) is most of the difference between flat and 200 MB peaks.
+v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 main(process.argv).catch((err: unknown) => {
   // Only reached for bugs outside any command's own error handling.

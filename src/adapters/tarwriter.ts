@@ -53,6 +53,12 @@ interface Sink {
   /** Switch the deflate level for what follows (gzip only; a no-op otherwise). */
   setLevel(level: number): Promise<void>;
   end(): Promise<{ size: number; sha256: string }>;
+  /**
+   * True when a full CHUNK passed to write() has been consumed once write() resolves (gzip: zlib has
+   * processed it before 'drain'), so the caller may refill the same buffer. Reusing it keeps memory
+   * flat: fresh 1 MiB buffers per chunk pile up as external memory between garbage collections.
+   */
+  reusesChunks: boolean;
 }
 
 /** Waits for a writable to drain, or rejects on its error. */
@@ -77,6 +83,7 @@ function drained(w: Writable): Promise<void> {
  * how incompressible files are stored instead of deflated (zlib's deflateParams did not take effect).
  */
 function openSink(file: string, compression: Compression, level: number): Sink {
+  if (compression === 'zstd') return openZstdSink(file, level);
   const out = fs.createWriteStream(file, { mode: 0o600, highWaterMark: CHUNK });
   const hash = crypto.createHash('sha256');
   let size = 0;
@@ -98,22 +105,6 @@ function openSink(file: string, compression: Compression, level: number): Sink {
       done.catch((e) => (failure ??= e));
       return { input: gz, done };
     }
-    if (compression === 'zstd') {
-      const child = spawn('zstd', ['-q', '-c', `-${lvl}`, '-T1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let err = '';
-      child.stderr!.on('data', (d) => (err += d));
-      const exited = new Promise<void>((resolve, reject) => {
-        child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new ScitexError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.') : e));
-        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd failed: ${err.trim() || `exit ${code}`}`))));
-      });
-      const done = (async () => {
-        for await (const c of child.stdout!) await emit(c as Buffer);
-        await exited;
-      })();
-      done.catch((e) => (failure ??= e));
-      child.stdin!.on('error', (e) => (failure ??= e));
-      return { input: child.stdin!, done };
-    }
     const pass = new PassThrough({ highWaterMark: CHUNK });
     const done = (async () => {
       for await (const c of pass) await emit(c as Buffer);
@@ -133,9 +124,10 @@ function openSink(file: string, compression: Compression, level: number): Sink {
   return {
     async write(b) {
       if (failure) throw failure;
-      if (!current!.input.write(b)) await Promise.race([drained(current!.input), current!.done]);
+      if (!current!.input.write(b)) await drained(current!.input); // (racing `done` here would pile up reactions on it)
       if (failure) throw failure;
     },
+    reusesChunks: compression === 'gzip',
     async setLevel(l) {
       if (compression !== 'gzip' || l === currentLevel) return;
       await finish();
@@ -152,6 +144,44 @@ function openSink(file: string, compression: Compression, level: number): Sink {
   };
 }
 
+/**
+ * zstd writes the file itself (`-o`): piping its output back through Node cost more CPU than the
+ * compression. The checksum is then read back from the page cache.
+ */
+function openZstdSink(file: string, level: number): Sink {
+  const child = spawn('zstd', ['-q', '-f', `-${level}`, '-T1', '-o', file], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  let failure: Error | undefined;
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new ScitexError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.') : e));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd failed: ${err.trim() || `exit ${code}`}`))));
+  });
+  exited.catch((e) => (failure ??= e));
+  child.stdin!.on('error', (e) => (failure ??= e));
+  return {
+    async write(b) {
+      if (failure) throw failure;
+      if (!child.stdin!.write(b)) await drained(child.stdin!);
+      if (failure) throw failure;
+    },
+    reusesChunks: false,
+    async setLevel() {},
+    async end() {
+      child.stdin!.end();
+      await exited;
+      await fsp.chmod(file, 0o600);
+      const hash = crypto.createHash('sha256');
+      let size = 0;
+      for await (const c of fs.createReadStream(file, { highWaterMark: CHUNK })) {
+        hash.update(c as Buffer);
+        size += (c as Buffer).length;
+      }
+      return { size, sha256: hash.digest('hex') };
+    },
+  };
+}
+
 /** Owner, mode and mtime for a header. */
 const meta = (e: WalkEntry) => ({ mode: e.mode, uid: e.uid, gid: e.gid, mtime: new Date(e.mtimeMs) });
 
@@ -160,7 +190,7 @@ const meta = (e: WalkEntry) => ({ mode: e.mode, uid: e.uid, gid: e.gid, mtime: n
  * streaming every file (constant memory), recording hard links once, and noting files that change
  * while read. The archive is readable by GNU tar (`tar -xzf`).
  */
-export async function writeArchive(dir: string, entries: WalkEntry[], prefix: string, file: string, compression: Compression, level: number, onBytes: (n: number) => void = () => {}): Promise<ArchiveResult> {
+export async function writeArchive(dir: string, entries: WalkEntry[], prefix: string, file: string, compression: Compression, level: number, onBytes: (n: number, files: number) => void = () => {}): Promise<ArchiveResult> {
   tar ??= await import('tar'); // loaded on first use, to keep start-up fast for other commands
   const sink = openSink(file, compression, level);
   const changed: string[] = [];
@@ -205,7 +235,7 @@ export async function writeArchive(dir: string, entries: WalkEntry[], prefix: st
  * Small files are read synchronously in one call: several times cheaper than an async open/read/close
  * round trip through the thread pool, which zlib needs for compression at the same time.
  */
-async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n: number) => void): Promise<boolean> {
+async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n: number, files: number) => void): Promise<boolean> {
   let fd: number;
   try {
     fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -237,11 +267,11 @@ async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n:
     fs.closeSync(fd);
   }
   if (e.size) await sink.write(buf);
-  onBytes(e.size);
+  onBytes(e.size, 1);
   return Number(after.size) === e.size && after.mtimeNs === e.mtimeNs;
 }
 
-async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: Sink, level: number, onBytes: (n: number) => void): Promise<boolean> {
+async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: Sink, level: number, onBytes: (n: number, files: number) => void): Promise<boolean> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -256,9 +286,11 @@ async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: 
   let done = 0;
   let switched = false;
   try {
+    let reusable: Buffer | undefined;
     while (done < size) {
       const want = Math.min(CHUNK, size - done);
-      const buf = Buffer.allocUnsafe(want);
+      // Only full chunks go through the reused buffer: a short one may still sit in zlib's queue.
+      const buf = sink.reusesChunks && want === CHUNK ? (reusable ??= Buffer.allocUnsafe(CHUNK)) : Buffer.allocUnsafe(want);
       const { bytesRead } = await fh.read(buf, 0, want, done);
       if (bytesRead === 0) break; // shrank
       const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
@@ -268,7 +300,7 @@ async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: 
       }
       await sink.write(chunk);
       done += bytesRead;
-      onBytes(bytesRead);
+      onBytes(bytesRead, done >= size ? 1 : 0);
     }
     const after = await fh.stat({ bigint: true });
     if (switched) await sink.setLevel(level);

@@ -37,7 +37,8 @@ const typeOf = (s: fs.BigIntStats): WalkEntry['type'] => (s.isDirectory() ? 'dir
  * links). Synchronous on purpose: per-call cost is several times lower than the promise API's, and
  * this is the whole cost of an unchanged nightly run.
  */
-export function walkTree(root: string): WalkResult {
+export function walkTree(root: string, opts: { keepEntries?: boolean } = {}): WalkResult {
+  const keep = opts.keepEntries !== false;
   const entries: WalkEntry[] = [];
   const skipped: WalkResult['skipped'] = [];
   const hash = crypto.createHash('sha256');
@@ -55,7 +56,7 @@ export function walkTree(root: string): WalkResult {
       return;
     }
     hash.update(`${rel}\0${type}\0${stat.size}\0${stat.mtimeNs}\0${stat.ctimeNs}\0${stat.ino}\0${stat.mode}\0${stat.uid}\0${stat.gid}\0${e.linkTarget ?? ''}\n`);
-    entries.push(e);
+    if (keep) entries.push(e);
     if (type === 'file') {
       files++;
       bytes += Number(stat.size);

@@ -40,6 +40,7 @@ export function makeContext(cmd: Command): Ctx {
   const showProgress = !g.quiet && !g.json && !!process.stderr.isTTY;
   const warnings: string[] = [];
   const log: Logger = {
+    showsProgress: showProgress,
     info: (m) => {
       if (!g.quiet && !g.json) process.stdout.write(m + '\n');
     },

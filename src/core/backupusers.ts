@@ -8,7 +8,7 @@ import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
 import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
 import { usernameProblem, usersDir, validateUsername } from './layout.js';
-import type { Logger } from './logger.js';
+import type { Logger, Progress } from './logger.js';
 import type { Artifact } from './publish.js';
 import { listUserSets, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUser } from './userset.js';
 
@@ -94,15 +94,23 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   const users: ManifestUser[] = [];
   const skipped: Manifest['skipped'] = [];
   const artifacts: Artifact[] = [];
-  const totalBytes = names.length;
-  const progress = log.progress('users', totalBytes, names.length);
+  // On a terminal, a first lstat-only pass gives the totals for an honest bar with an ETA.
+  let totalBytes = 0;
+  let totalFiles = 0;
+  if (log.showsProgress) {
+    for (const n of names) {
+      const t = walkTree(path.join(usersDir(root), n), { keepEntries: false });
+      totalBytes += t.bytes;
+      totalFiles += t.files;
+    }
+  }
+  const progress = log.progress('users', totalBytes, totalFiles);
   try {
     await pool(names, opts.jobs ?? Math.max(1, os.availableParallelism()), async (username) => {
       const started = Date.now();
-      const u = await archiveUser(root, username, work, compression, level, previous.get(username), log, skipped);
+      const u = await archiveUser(root, username, work, { compression, level, prev: previous.get(username), log, skipped, progress });
       users.push(u);
       artifacts.push({ kind: 'users', path: path.join(final, u.archive), size: u.size, sha256: u.sha256, durationMs: Date.now() - started, database: username });
-      progress.tick(1, 1);
     });
     progress.done();
     users.sort((a, b) => a.username.localeCompare(b.username));
@@ -140,16 +148,18 @@ async function previousArchives(backupDir: string, compression: Compression, lev
   return out;
 }
 
-async function archiveUser(
-  root: string,
-  username: string,
-  work: string,
-  compression: Compression,
-  level: number,
-  prev: { file: string; entry: ManifestUser } | undefined,
-  log: Logger,
-  skipped: Manifest['skipped'],
-): Promise<ManifestUser> {
+/** How one user is archived. */
+interface ArchiveJob {
+  compression: Compression;
+  level: number;
+  prev: { file: string; entry: ManifestUser } | undefined;
+  log: Logger;
+  skipped: Manifest['skipped'];
+  progress: Progress;
+}
+
+async function archiveUser(root: string, username: string, work: string, job: ArchiveJob): Promise<ManifestUser> {
+  const { compression, level, prev, log, skipped, progress } = job;
   const dir = path.join(usersDir(root), username);
   const archive = username + ARCHIVE_EXT[compression];
   const out = path.join(work, archive);
@@ -163,11 +173,12 @@ async function archiveUser(
         // Unchanged since the previous set: share its archive (a hard link costs no space and keeps
         // this set complete on its own, also after the older set is pruned).
         await fsp.link(prev.file, out).catch(async () => fsp.copyFile(prev.file, out));
+        progress.tick(walk.bytes, walk.files);
         return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, reused: true, changed: [] };
       }
     }
     await fsp.rm(out, { force: true });
-    const r = await writeArchive(dir, walk.entries, `data/users/${username}`, out, compression, level);
+    const r = await writeArchive(dir, walk.entries, `data/users/${username}`, out, compression, level, (n, f) => attempt === 1 && progress.tick(n, f));
     await fsyncFile(out);
     if (r.changed.length === 0 || attempt === 2) {
       if (r.changed.length) log.warn(`user ${username}: ${r.changed.length} file(s) changed while read, also on retry: ${r.changed.slice(0, 5).join(', ')}; the set is marked partial.`);

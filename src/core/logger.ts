@@ -10,6 +10,8 @@ export interface Logger {
   warn(message: string): void;
   debug(message: string): void;
   progress(label: string, totalBytes: number, totalFiles?: number): Progress;
+  /** True when progress() draws something: callers may then spend a little work on exact totals. */
+  showsProgress?: boolean;
 }
 
 const noProgress: Progress = { tick() {}, done() {} };

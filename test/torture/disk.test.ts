@@ -73,3 +73,37 @@ describe('a full disk', () => {
     });
   });
 });
+
+describe('migrate across filesystems (data/users is another volume)', () => {
+  it('copies, verifies and only then removes each user; refuses when the volume is too small', async (ctx) => {
+    const { makeOldTree, newPathOf } = await import('../helpers/oldtree.js');
+    const old = tempDir('scitex-xdev-');
+    const vol = path.join(old, 'data', 'users');
+    fs.mkdirSync(vol, { recursive: true });
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', vol]).status !== 0) {
+      fs.rmSync(old, { recursive: true, force: true });
+      ctx.skip();
+    }
+    try {
+      makeOldTree(old);
+      const before = snapshotTree(old);
+      const env = { SCITEX_CLOUD_DB_PORT_DEV: '1', SCITEX_CLOUD_DB_HOST_DEV: '127.0.0.1' };
+      const dry = cli(['--root', old, 'migrate', '--dry-run'], { env });
+      expect(dry.stdout).toMatch(/data\/alice\.smith -> data\/users\/alice\.smith .*\[copy \+ verify across filesystems\]/);
+      await trials('migrate across filesystems', 1, 'each user copied, compared byte for byte, then its source removed; content, modes and links intact', () => {
+        const r = cli(['--root', old, 'migrate', '--yes'], { env });
+        expect(r.code, r.stderr).toBe(0);
+        const after = snapshotTree(old);
+        for (const [rel, v] of Object.entries(before)) {
+          if (!rel.startsWith('data/') || v.startsWith('dir') || rel.endsWith('-shm') || !newPathOf(rel).startsWith('data/users/')) continue;
+          expect([rel, after[newPathOf(rel)]]).toEqual([rel, v]);
+          expect(fs.existsSync(path.join(old, rel))).toBe(false);
+        }
+        expect(fs.readdirSync(vol).filter((n) => n.includes('.partial-'))).toEqual([]);
+      });
+    } finally {
+      spawnSync('umount', [vol]);
+      fs.rmSync(old, { recursive: true, force: true });
+    }
+  });
+});
