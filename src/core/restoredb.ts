@@ -8,7 +8,7 @@ import { openFilesOf } from '../adapters/procfs.js';
 import { listBackups, recordedChecksum, type BackupEntry } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { fsyncDir, fsyncFile, isGzip, partialName, sha256File, timestamp, uniquePath } from './fsafe.js';
+import { fsyncDir, fsyncFile, isGzip, partialName, removePartials, sha256File, timestamp, uniquePath } from './fsafe.js';
 import type { Logger } from './logger.js';
 import { databaseSeries } from './backupdb.js';
 import { restorePostgres } from './restorepg.js';
@@ -126,6 +126,8 @@ async function restoreSqlite(target: string, file: string, log: Logger, opts: Db
     throw new ScitexError(`${target} is open by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}.`, 'Stop the app (or those processes) first, then re-run the restore.');
   }
   await fsp.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+  // Temp files of an interrupted restore (we hold the lock, so none is in use).
+  for (const n of await removePartials(path.dirname(target))) log.debug(`removed leftover ${n}`);
   const tmp = partialName(target);
   try {
     if (await isGzip(file)) {
