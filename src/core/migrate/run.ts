@@ -41,7 +41,8 @@ async function applyStep(root: string, s: Step): Promise<void> {
     }
     return;
   }
-  const [srcThere, dstThere] = [await exists(src), await exists(dst)];
+  const there = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  const [srcThere, dstThere] = [there(src), there(dst)];
   if (!srcThere && dstThere) return; // done before an interruption
   if (!srcThere && !dstThere) throw new ScitexError(`Neither ${s.src} nor ${s.dst} exists.`, 'Something else moved it during the migration: find it before re-running.');
   if (srcThere && dstThere) {
