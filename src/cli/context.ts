@@ -63,12 +63,14 @@ export function makeContext(cmd: Command): Ctx {
       let files = 0;
       const started = Date.now();
       const payload = () => ({ done: human(bytes), size: human(totalBytes), files: totalFiles ? `${files}/${totalFiles}` : String(files), rate: human(bytes / Math.max(0.001, (Date.now() - started) / 1000)) });
-      bar.start(Math.max(1, totalBytes), 0, payload());
+      // Without a byte total (e.g. migrate's renames) the bar follows the count of items instead.
+      const byFiles = totalBytes === 0 && !!totalFiles;
+      bar.start(Math.max(1, byFiles ? totalFiles! : totalBytes), 0, payload());
       return {
         tick(b, f = 0) {
           bytes += b;
           files += f;
-          bar.update(Math.min(bytes, totalBytes), payload());
+          bar.update(byFiles ? Math.min(files, totalFiles!) : Math.min(bytes, totalBytes), payload());
         },
         done() {
           bar.stop();

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
 import { exists, freeBytes, fsyncDir, parseSha256sumLine, sha256File, timestamp, uniquePath } from './fsafe.js';
 import { assertUsersDirNotSymlink, usersDir, validateUsername } from './layout.js';
-import type { Logger } from './logger.js';
+import type { Logger, Progress } from './logger.js';
 import { pool, WORK_DIR_NAME } from './backupusers.js';
 import { listUserSets, readManifest, type Manifest, type ManifestUser } from './userset.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
@@ -157,12 +157,14 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
   // The parents exist before two tar processes run at once, so neither races the other creating them.
   await fsp.mkdir(path.join(staging, 'data', 'users'), { recursive: true, mode: 0o700 });
   await fsp.chmod(work, 0o700);
+  let progress: Progress | undefined;
   try {
     const need = users.reduce((s, u) => s + u.bytes, 0);
     const free = await freeBytes(staging);
     if (need > free) throw new ScitexError(`Restoring needs ${need} bytes but only ${free} are free under ${targetUsers}.`, 'Free space, or restore fewer users (--user) or elsewhere (--to). Nothing was changed.');
     // Each user: validate (checksum + every member) in one read, then extract with GNU tar into
     // staging; two users at a time, since decompression is CPU-bound.
+    progress = log.progress('restore', users.reduce((t, u) => t + u.bytes, 0), users.reduce((t, u) => t + u.files, 0));
     await pool([...users.keys()], 2, async (i) => {
       const u = users[i]!;
       await validateArchive(setDir, u);
@@ -173,7 +175,9 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
         throw new ScitexError(`Extracting ${u.archive} failed: ${(err as Error).message}.`, 'Nothing live was touched. Check free space and the archive (`scitex-data verify --backups`).', 1, { cause: err });
       }
       if (!(await exists(path.join(staging, 'data', 'users', u.username)))) throw new ScitexError(`${u.archive} holds nothing for ${u.username}.`, 'Nothing live was touched. Use another set.');
+      progress!.tick(u.bytes, u.files);
     });
+    progress.done();
     // Everything is staged and checked: only now touch live data, one rename pair per user.
     if (planned.some((p) => p.safetyCopy)) await fsp.mkdir(path.join(work, 'safety'), { recursive: true, mode: 0o700 });
     for (const p of planned) {
@@ -184,6 +188,7 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     await fsyncDir(targetUsers);
     return { set: setDir, users: planned, dryRun: false };
   } finally {
+    progress?.done(); // also on failure, so a terminal's bar never swallows the error line
     await fsp.rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch((err: unknown) => log.warn(`Could not remove the staging directory ${staging} (${(err as Error).message}); remove it by hand.`));
     await fsp.rmdir(work).catch(() => {}); // only when no safety copies remain in it
   }

@@ -77,14 +77,20 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     for (const d of LAYOUT_DIRS) await fsp.mkdir(path.join(root, d), { recursive: true });
     for (const d of PRIVATE_DIRS) await fsp.chmod(path.join(root, d), 0o700);
     let moved = 0;
+    const progress = log.progress('migrate', plan.steps.reduce((t, s) => t + (s.crossDevice ? s.size ?? 0 : 0), 0), plan.steps.length);
     for (const s of plan.steps) {
       if (done.has(s.id)) continue;
-      await applyStep(root, s);
+      await applyStep(root, s).catch((err: unknown) => {
+        progress.done(); // a terminal's bar must not swallow the error line
+        throw err;
+      });
+      progress.tick(s.crossDevice ? s.size ?? 0 : 0, 1);
       journal.append({ t: 'done', id: s.id }, !!s.crossDevice);
       durable();
       moved++;
       log.debug(`moved ${s.src} -> ${s.dst || '(removed)'}`);
     }
+    progress.done();
     journal.sync();
     await init(root, log, { allowOldLayout: true, skipGitignore: true });
     for (const d of new Set(plan.steps.map((s) => path.dirname(path.join(root, s.dst))))) if (fs.existsSync(d)) await fsyncDir(d);
