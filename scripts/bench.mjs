@@ -2,7 +2,7 @@
 // `npm run bench`: scitex-data next to what operators use today, measured in one run on the same trees.
 // Prints time (median), peak memory, output size and the ratio to each peer; never asserts.
 //   node scripts/bench.mjs [--quick] [--runs 3] [--users 20] [--mb 20] [--layout-users 10000]
-//                          [--big-mb 1024] [--small 100000] [--sqlite-mb 500] [--pg-scale 10] [--write-readme]
+//                          [--big-mb 1024] [--small 100000] [--sqlite-mb 500] [--pg-scale 100] [--write-readme]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +25,7 @@ const q = !!a.quick;
 const opt = {
   runs: Number(a.runs ?? (q ? 1 : 3)), users: Number(a.users ?? (q ? 6 : 20)), mb: Number(a.mb ?? (q ? 4 : 20)),
   layoutUsers: Number(a['layout-users'] ?? (q ? 1000 : 10000)), bigMb: Number(a['big-mb'] ?? (q ? 64 : 1024)),
-  small: Number(a.small ?? (q ? 5000 : 100000)), sqliteMb: Number(a['sqlite-mb'] ?? (q ? 20 : 500)), pgScale: Number(a['pg-scale'] ?? (q ? 1 : 10)),
+  small: Number(a.small ?? (q ? 5000 : 100000)), sqliteMb: Number(a['sqlite-mb'] ?? (q ? 20 : 500)), pgScale: Number(a['pg-scale'] ?? (q ? 1 : 100)),
 };
 const only = a.only ? new Set(a.only.split(',')) : null;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-bench-'));
