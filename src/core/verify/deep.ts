@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pgConnect, pgDumpMajor, pgTarget } from '../../adapters/postgres.js';
 import { checkDatabase, tableCounts } from '../../adapters/sqlite.js';
-import { extractArchive } from '../../adapters/tarreader.js';
+import { extractWithGnuTar, scanArchive } from '../../adapters/tarreader.js';
 import { walkTree } from '../../adapters/walk.js';
 import { memberChecker } from '../archivecheck.js';
 import { databaseSeries } from '../backupdb.js';
@@ -107,7 +107,9 @@ async function deepUsers(setDir: string): Promise<Check> {
     const m = readManifest(setDir);
     const wrong: string[] = [];
     for (const u of m.users) {
-      await extractArchive(path.join(setDir, u.archive), dir, memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }));
+      // The same path as a restore: every member checked first, then GNU tar extracts.
+      await scanArchive(path.join(setDir, u.archive), memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }));
+      await extractWithGnuTar(path.join(setDir, u.archive), dir);
       const w = walkTree(path.join(dir, 'data/users', u.username));
       if (w.files !== u.files || w.bytes !== u.bytes) wrong.push(`${u.username}: ${w.files} files/${w.bytes} bytes, manifest ${u.files}/${u.bytes}`);
       await fsp.rm(path.join(dir, 'data/users', u.username), { recursive: true, force: true });
