@@ -24,6 +24,8 @@ const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
 const SAMPLE = 64 * 1024;
 const SMALL = 256 * 1024;
+/** Errors meaning the file was removed or replaced (by a directory or link) after the walk: a change, not a failure. */
+const VANISHED = new Set(['ENOENT', 'ELOOP', 'EISDIR', 'ENOTDIR']);
 
 let tar: typeof Tar | undefined;
 
@@ -102,7 +104,7 @@ async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n:
     fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP') {
+    if (VANISHED.has(code ?? '')) {
       await writeZeros(sink, e.size);
       return false;
     }
@@ -110,6 +112,11 @@ async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n:
   }
   let buf: Buffer;
   let after: fs.BigIntStats;
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd); // replaced by a directory (or device) after the walk: a change
+    await writeZeros(sink, e.size);
+    return false;
+  }
   try {
     buf = Buffer.allocUnsafe(e.size);
     let n = 0;
@@ -138,11 +145,16 @@ async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: 
     fh = await fsp.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP') {
+    if (VANISHED.has(code ?? '')) {
       await writeZeros(sink, size);
       return false;
     }
     throw new ScitexError(`Cannot read ${abs} (${code}).`, 'Fix its permissions (or run as a user that can read it), then re-run; nothing was published for this user.', 1, { cause: err });
+  }
+  if (!(await fh.stat()).isFile()) {
+    await fh.close(); // replaced by a directory (or device) after the walk: a change
+    await writeZeros(sink, size);
+    return false;
   }
   let done = 0;
   let switched = false;

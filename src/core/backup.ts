@@ -61,10 +61,19 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   return withLock(cfg.root, 'backup', async () => {
     await ensurePrivateDir(dir);
     await cleanBackupDir(dir, log);
+    // A failed database backup must not cost the users theirs: the users still run, then the
+    // database error is reported (exit 1) and retention is skipped, so old backups stay.
+    let dbError: unknown;
     if (opts.db) {
-      const a = await backupDatabase(cfg, log, { format: opts.format });
-      result.artifacts.push(a);
-      log.info(`${a.kind} ${a.path} ${a.size} bytes sha256 ${a.sha256.slice(0, 16)}…`);
+      try {
+        const a = await backupDatabase(cfg, log, { format: opts.format });
+        result.artifacts.push(a);
+        log.info(`${a.kind} ${a.path} ${a.size} bytes sha256 ${a.sha256.slice(0, 16)}…`);
+      } catch (err) {
+        if (!opts.users) throw err;
+        dbError = err;
+        log.warn(`The database backup failed; backing up the users anyway. ${(err as Error).message}`);
+      }
     }
     if (opts.users) {
       const u = await backupUsers(cfg, log, { usernames: opts.usernames, compression: opts.compression, level: opts.level });
@@ -72,6 +81,7 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
       result.artifacts.push(...u.artifacts);
       result.partial = u.partial;
     }
+    if (dbError) throw dbError;
     if (opts.keep && hasPolicy(opts.keep)) {
       const decisions: PruneDecision[] = await prune(dir, opts.keep, log);
       result.pruned = decisions.filter((d) => !d.keep).map((d) => d.entry.path);

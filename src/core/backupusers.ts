@@ -109,6 +109,7 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
     await pool(names, opts.jobs ?? Math.max(1, os.availableParallelism()), async (username) => {
       const started = Date.now();
       const u = await archiveUser(root, username, work, { compression, level, prev: previous.get(username), log, skipped, progress });
+      if (!u) return;
       users.push(u);
       artifacts.push({ kind: 'users', path: path.join(final, u.archive), size: u.size, sha256: u.sha256, durationMs: Date.now() - started, database: username });
     });
@@ -158,13 +159,21 @@ interface ArchiveJob {
   progress: Progress;
 }
 
-async function archiveUser(root: string, username: string, work: string, job: ArchiveJob): Promise<ManifestUser> {
+async function archiveUser(root: string, username: string, work: string, job: ArchiveJob): Promise<ManifestUser | null> {
   const { compression, level, prev, log, skipped, progress } = job;
   const dir = path.join(usersDir(root), username);
   const archive = username + ARCHIVE_EXT[compression];
   const out = path.join(work, archive);
   for (let attempt = 1; ; attempt++) {
-    const walk = walkTree(dir);
+    let walk: ReturnType<typeof walkTree>;
+    try {
+      walk = walkTree(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 1) throw err;
+      // The user was deleted while we ran: nothing to archive, and not an error.
+      log.warn(`user ${username}: the directory disappeared during the backup; not in this set.`);
+      return null;
+    }
     if (attempt === 1) for (const s of walk.skipped) skipped.push({ user: username, path: s.rel, reason: s.reason });
     const base = { username, archive, files: walk.files, bytes: walk.bytes, fingerprint: walk.fingerprint };
     if (prev && prev.entry.fingerprint === walk.fingerprint) {

@@ -142,3 +142,18 @@ describe('backup users / restore users', () => {
     expect(cli(['--root', root, 'backup', 'users', '--user', 'nobody']).code).toBe(2);
   });
 });
+
+describe('backup keeps going where it should', () => {
+  it('a failed database backup still backs up the users, then exits 1 and skips retention', () => {
+    root = tempDir();
+    expect(cli(['--root', root, 'init']).code).toBe(0);
+    makeUser(path.join(root, 'data/users'), 'alice');
+    fs.writeFileSync(path.join(root, 'data/db/backups/scitex_cloud_dev_20200101_000000.db'), 'old');
+    const r = cli(['--root', root, 'backup', '--keep-daily', '1'], { env: { SCITEX_CLOUD_USE_SQLITE_DEV: '1' } }); // no database file
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: .*does not exist/);
+    const names = fs.readdirSync(path.join(root, 'data/db/backups'));
+    expect(names.some((n) => n.startsWith('users_'))).toBe(true);
+    expect(names).toContain('scitex_cloud_dev_20200101_000000.db'); // retention did not run
+  });
+});
