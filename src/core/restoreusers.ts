@@ -138,6 +138,10 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(work, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
   }
   expectedChecksums(setDir, users);
+  // Said once, with the plan (the CLI plans before it restores).
+  for (const u of opts.planOnly || opts.dryRun ? users : []) {
+    if (u.changed.length) log.warn(`${u.archive} was taken while ${u.changed.length} file(s) changed (e.g. ${u.changed[0]}): those files may hold a mix of states; an older set (--at) has consistent copies.`);
+  }
   if (opts.planOnly) return { set: setDir, users: planned, dryRun: true };
   if (opts.dryRun) {
     for (const [i, p] of planned.entries()) {
