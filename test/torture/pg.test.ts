@@ -24,6 +24,8 @@ beforeAll(async () => {
   const real = execFileSync('sh', ['-c', 'command -v pg_dump']).toString().trim();
   // Fault-injection seam for what this machine cannot produce (an older local pg_dump): otherwise the real tool.
   fs.writeFileSync(path.join(shim, 'pg_dump'), `#!/bin/sh\nif [ -n "$FAKE_OLD_PG_DUMP" ]; then\n  [ "$1" = "--version" ] && { echo "pg_dump (PostgreSQL) 14.9"; exit 0; }\n  echo "pg_dump: error: aborting because of server version mismatch" >&2; echo "pg_dump: detail: server version: 15.8; pg_dump version: 14.9" >&2; exit 1\nfi\n[ -n "$SHIM_SLEEP" ] && sleep "$SHIM_SLEEP"\nexec ${real} "$@"\n`, { mode: 0o755 });
+  const realRestore = execFileSync('sh', ['-c', 'command -v pg_restore']).toString().trim();
+  fs.writeFileSync(path.join(shim, 'pg_restore'), `#!/bin/sh\n[ -n "$SHIM_SLEEP" ] && sleep "$SHIM_SLEEP"\nexec ${realRestore} "$@"\n`, { mode: 0o755 });
   env = { PATH: `${shim}:${process.env.PATH}`, SCITEX_CLOUD_DB_HOST_DEV: pg.host, SCITEX_CLOUD_DB_PORT_DEV: String(pg.port), SCITEX_CLOUD_DB_PASSWORD_DEV: PW };
 }, 120_000);
 afterAll(() => {
@@ -74,6 +76,25 @@ describe('PostgreSQL faults', () => {
       expect(b.code).toBe(1);
       expect(b.stderr).toMatch(/server version mismatch.*Install a PostgreSQL client/);
       expect(published()).toEqual(before);
+    });
+  });
+
+  it('SIGKILL during restore db: the live database is untouched, and the next restore drops the leftover scratch database', async () => {
+    expect(cli(['--root', root, 'backup', 'db'], { env }).code).toBe(0);
+    await trials('SIGKILL during restore db (PostgreSQL)', 2, 'live database untouched until the swap; the re-run drops the scratch database and restores', async () => {
+      await pg.sql('INSERT INTO mine VALUES (2)', 'scitex_cloud_dev');
+      const run = cliAsync(['--root', root, 'restore', 'db', '--yes'], { env: { ...env, SHIM_SLEEP: '2' } });
+      await new Promise((r) => setTimeout(r, 1000));
+      run.child.kill('SIGKILL');
+      await run.done;
+      expect((await pg.sql('SELECT count(*)::int AS n FROM mine', 'scitex_cloud_dev')).rows[0].n).toBe(2);
+      await new Promise((r) => setTimeout(r, 1500)); // the orphaned pg_restore finishes
+      const again = cli(['--root', root, 'restore', 'db', '--yes'], { env });
+      expect(again.code, again.stderr).toBe(0);
+      expect((await pg.sql('SELECT count(*)::int AS n FROM mine', 'scitex_cloud_dev')).rows[0].n).toBe(1);
+      const scratch = (await pg.sql("SELECT datname FROM pg_database WHERE datname LIKE 'scitex_cloud_dev_restore_%'")).rows;
+      expect(scratch).toEqual([]);
+      for (const r of (await pg.sql("SELECT datname FROM pg_database WHERE datname LIKE 'scitex_cloud_dev_pre_restore_%'")).rows) await pg.sql(`DROP DATABASE "${r.datname}"`);
     });
   });
 
