@@ -11,9 +11,6 @@ export const PRIVATE_DIRS = ['data/db', 'data/db/sqlite', 'data/db/backups', 'da
 /** Entries under data/ that the app uses in place and that are never users. */
 export const APP_ENTRIES = ['db', 'users', 'ssh_keys', 'anonymous', 'visitor'] as const;
 
-/** SQLite database file names the app uses (dev, prod and the shared base fallback). */
-export const SQLITE_NAMES = ['scitex_cloud_dev.db', 'scitex_cloud_prod.db', 'scitex_cloud.db'] as const;
-
 /** SQLite side files that belong to a database and move with it. */
 export const SQLITE_SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
 

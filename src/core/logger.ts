@@ -23,15 +23,3 @@ export const silentLogger: Logger = {
   debug() {},
   progress: () => noProgress,
 };
-
-/** A logger that records messages, for tests and for --json summaries. */
-export function memoryLogger(): Logger & { lines: { level: string; message: string }[] } {
-  const lines: { level: string; message: string }[] = [];
-  return {
-    lines,
-    info: (message) => lines.push({ level: 'info', message }),
-    warn: (message) => lines.push({ level: 'warn', message }),
-    debug: (message) => lines.push({ level: 'debug', message }),
-    progress: () => noProgress,
-  };
-}

@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backupsDir, usernameProblem, userDataDir, userProjectDir, usersDir, validateProjectName } from '../../src/index.js';
+import { backupsDir, dataDir, dbDir, migrationsArchiveDir, sqliteDir, usernameProblem, userDataDir, userProjectDir, usersDir, validateProjectName } from '../../src/index.js';
 
 describe('layout API', () => {
   const root = '/srv/scitex';
   it('places directories as the design document does', () => {
     expect(usersDir(root)).toBe('/srv/scitex/data/users');
     expect(backupsDir(root)).toBe('/srv/scitex/data/db/backups');
+    expect([dataDir(root), dbDir(root), sqliteDir(root), migrationsArchiveDir(root)]).toEqual(['/srv/scitex/data', '/srv/scitex/data/db', '/srv/scitex/data/db/sqlite', '/srv/scitex/data/db/migrations_archive']);
+    expect(usersDir('relative/root')).toBe(path.resolve('relative/root/data/users'));
     expect(userDataDir(root, 'ywatanabe1989')).toBe('/srv/scitex/data/users/ywatanabe1989');
     expect(userProjectDir(root, 'alice', 'neuro-2025')).toBe('/srv/scitex/data/users/alice/proj/neuro-2025');
   });
