@@ -86,8 +86,10 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   const backupDir = cfg.backupDir.value;
   await ensurePrivateDir(backupDir);
   const previous = await previousArchives(backupDir, compression, level);
-  let ts = timestamp();
-  while (fs.existsSync(path.join(backupDir, `users_${ts}`))) ts = timestamp(new Date(Date.now() + 1000 * Math.ceil(Math.random() * 3)));
+  // Two runs within one second (tests, a manual run after cron) take the next free second.
+  let at = Date.now();
+  while (fs.existsSync(path.join(backupDir, `users_${timestamp(new Date(at))}`))) at += 1000;
+  const ts = timestamp(new Date(at));
   const final = path.join(backupDir, `users_${ts}`);
   const work = partialName(final);
   await fsp.mkdir(work, { mode: 0o700 });
