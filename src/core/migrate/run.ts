@@ -8,7 +8,7 @@ import { readGitignore, withDataBlock } from '../gitignore.js';
 import { init } from '../init.js';
 import { dataDir, LAYOUT_DIRS, PRIVATE_DIRS } from '../layout.js';
 import type { Logger } from '../logger.js';
-import { rewriteSettings, settingsFiles } from '../settings.js';
+import { rewriteSettings } from '../settings.js';
 import { Journal, journalPath, readJournal, type JournalState } from './journal.js';
 import { moveEntry, sameContent } from './move.js';
 import type { Plan, Step } from './types.js';
