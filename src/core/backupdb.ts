@@ -1,5 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { sideFilePaths } from './sqliterules.js';
 import { connFlags, pgTarget, runPgTool } from '../adapters/postgres.js';
 import { checkDatabase, snapshot } from '../adapters/sqlite.js';
 import type { ResolvedConfig } from './config.js';
@@ -56,6 +57,6 @@ export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { f
     const { size, sha256 } = await publishFile(tmp, final);
     return { kind: 'sqlite', path: final, size, sha256, durationMs: Date.now() - started, database: series };
   } finally {
-    for (const side of ['', '-journal', '-wal', '-shm']) await fsp.rm(tmp + side, { force: true });
+    for (const f of [tmp, ...sideFilePaths(tmp)]) await fsp.rm(f, { force: true });
   }
 }

@@ -11,8 +11,6 @@ export const PRIVATE_DIRS = ['data/db', 'data/db/sqlite', 'data/db/backups', 'da
 /** Entries under data/ that the app uses in place and that are never users. */
 export const APP_ENTRIES = ['db', 'users', 'ssh_keys', 'anonymous', 'visitor'] as const;
 
-/** SQLite side files that belong to a database and move with it. */
-export const SQLITE_SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
 
 /** `<root>/data` */
 export const dataDir = (root: string): string => path.join(path.resolve(root), 'data');
@@ -82,11 +80,6 @@ export function assertInside(parent: string, child: string): void {
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new UsageError(`Refusing path ${child}: it is outside ${parent}.`);
   }
-}
-
-/** True when `name` is one of the SQLite database file names (with or without side-file suffix). */
-export function isSqliteFileName(name: string): boolean {
-  return /\.db(-wal|-shm|-journal)?$/.test(name) || /\.sqlite3?(-wal|-shm|-journal)?$/.test(name);
 }
 
 /** Throws when data/users is a symlink: a restore or migration would write somewhere else than it says. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { dataDir, isSqliteFileName } from './layout.js';
+import { dataDir } from './layout.js';
+import { isSqliteFileName } from './sqliterules.js';
 
 /** Names at the top of an old data/ tree that are system data, not users. */
 export const OLD_SYSTEM_DIRS = ['backups', 'migrations_backup'] as const;

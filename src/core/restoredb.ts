@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { sideFilePaths } from './sqliterules.js';
 import { pipeline } from 'node:stream/promises';
 import { checkDatabase, checkpoint, isSqliteFile, journalMode, setJournalMode, snapshot } from '../adapters/sqlite.js';
 import { openFilesOf } from '../adapters/procfs.js';
@@ -156,7 +157,7 @@ async function restoreSqlite(target: string, file: string, log: Logger, opts: Db
     await fsp.rename(tmp, target);
     await fsyncDir(path.dirname(target));
   } finally {
-    for (const side of ['', '-journal', '-wal', '-shm']) await fsp.rm(tmp + side, { force: true });
+    for (const f of [tmp, ...sideFilePaths(tmp)]) await fsp.rm(f, { force: true });
   }
   return result;
 }

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { pgConnect, pgTarget } from '../../adapters/postgres.js';
 import { authUsernames } from '../../adapters/sqlite.js';
 import type { ResolvedConfig } from '../config.js';
-import { dataDir, isSqliteFileName } from '../layout.js';
+import { dataDir } from '../layout.js';
+import { isSqliteFileName } from '../sqliterules.js';
 
 /** Usernames from every auth_user table we can read: the old tree's SQLite files, and PostgreSQL if configured. */
 export async function databaseUsernames(cfg: ResolvedConfig, usePostgres: boolean, warnings: string[]): Promise<Set<string>> {

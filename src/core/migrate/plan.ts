@@ -5,7 +5,8 @@ import { walkTree } from '../../adapters/walk.js';
 import type { ResolvedConfig } from '../config.js';
 import { sha256File } from '../fsafe.js';
 import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
-import { dataDir, isSqliteFileName, SQLITE_SIDE_SUFFIXES, usernameProblem } from '../layout.js';
+import { dataDir, usernameProblem } from '../layout.js';
+import { hasHotJournal, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
 import { isTimestampedArchive } from '../oldlayout.js';
 import { lineDiff, rewriteSettings, settingsFiles } from '../settings.js';
 import { databaseUsernames, hasWorkspaceInfo, looksLikeSystem, looksLikeWorkspace } from './evidence.js';
@@ -132,8 +133,7 @@ async function checkSteps(cfg: ResolvedConfig, plan: Plan, sizes: boolean): Prom
     if (s.what === 'database' && s.src.endsWith('.db')) {
       const holders = openFilesOf([src, src + '-wal', src + '-shm']);
       if (holders.length) plan.conflicts.push(`${s.src} is in use by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}: stop the app first.`);
-      const journal = src + '-journal';
-      if (fs.existsSync(journal) && fs.statSync(journal).size > 0) plan.conflicts.push(`${s.src} has a hot journal (${s.src}-journal): open it once with the app or sqlite3 to recover it, then re-run.`);
+      if (hasHotJournal(src)) plan.conflicts.push(`${s.src} has a hot journal (${s.src}-journal): open it once with the app or sqlite3 to recover it, then re-run.`);
     }
   }
   for (const [dev, need] of needByDev) {
