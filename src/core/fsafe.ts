@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { ensurePrivateDirSync } from './nofollow.js';
 
 /** Marker in the names of files that are being written; never a finished artifact. */
 export const PARTIAL_MARK = '.partial-';
@@ -17,10 +18,12 @@ export function isPartialName(name: string): boolean {
   return name.startsWith('.') && name.includes(PARTIAL_MARK);
 }
 
-/** Creates a directory (and parents) and forces mode 0700 on the last level, whatever the umask. */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fsp.chmod(dir, 0o700);
+/**
+ * Creates a private directory (0700, whatever the umask) without following links; missing parents are
+ * created with their own parent's owner, so that e.g. a new data/db stays usable by the app.
+ */
+export async function ensurePrivateDir(dir: string, base?: string): Promise<void> {
+  ensurePrivateDirSync(dir, base);
 }
 
 /** fsyncs a directory so that a rename or create inside it survives power loss. */

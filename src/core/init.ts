@@ -3,10 +3,22 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 import { hasDataBlock, readGitignore, withDataBlock } from './gitignore.js';
-import { LAYOUT_DIRS, PRIVATE_DIRS } from './layout.js';
+import { BACKUP_DIRS, LAYOUT_DIRS } from './layout.js';
 import type { Logger } from './logger.js';
 import { findOldLayout } from './oldlayout.js';
 import { exists, writeFileAtomic } from './fsafe.js';
+import { canChown, ensurePrivateDirSync, mkdirLikeParent, ownershipOf } from './nofollow.js';
+
+/** Creates an empty file (never through a link) owned like its directory, so the app can manage it. */
+function writeFileLikeParent(file: string): void {
+  const fd = fs.openSync(file, 'wx', 0o644);
+  try {
+    const dir = fs.statSync(path.dirname(file));
+    if (canChown()) fs.fchownSync(fd, dir.uid, dir.gid);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** Options of `init`. */
 export interface InitOptions {
@@ -21,6 +33,8 @@ export interface InitOptions {
 export interface InitResult {
   created: string[];
   existing: string[];
+  /** Every directory created and every mode or owner change, as the plan and the dry run print them. */
+  changes: string[];
   gitignore: 'added' | 'updated' | 'unchanged';
   dryRun: boolean;
 }
@@ -33,22 +47,30 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
   if (old.length && !opts.allowOldLayout) {
     throw new UsageError(`${absRoot} has the old layout (${old.slice(0, 3).join(', ')}${old.length > 3 ? ', …' : ''}).`, 'Run `scitex-data migrate --dry-run` to move it into the new layout instead.');
   }
-  const result: InitResult = { created: [], existing: [], gitignore: 'unchanged', dryRun: !!opts.dryRun };
-  const dirs = ['data', 'data/db', ...LAYOUT_DIRS];
-  for (const rel of dirs) {
+  const result: InitResult = { created: [], existing: [], changes: [], gitignore: 'unchanged', dryRun: !!opts.dryRun };
+  for (const rel of ['data', 'data/db', ...LAYOUT_DIRS]) {
     const abs = path.join(absRoot, rel);
-    if (await exists(abs)) {
-      const st = await fsp.stat(abs);
-      if (!st.isDirectory()) throw new UsageError(`${rel} exists but is not a directory.`, 'Move it aside, then re-run init.');
+    const st = await fsp.lstat(abs).catch(() => null);
+    if (st && !st.isDirectory()) throw new UsageError(`${rel} exists but is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}.`, 'Move it aside, then re-run init.');
+    const priv = (BACKUP_DIRS as readonly string[]).includes(rel);
+    if (st) {
       result.existing.push(rel + '/');
+      // Only the backup directory is ours to tighten; the app's directories keep whatever mode it relies on.
+      if (priv && (st.mode & 0o077) !== 0) {
+        result.changes.push(`chmod 700 ${rel} (was ${(st.mode & 0o777).toString(8)}: backups hold secrets)`);
+        if (!opts.dryRun) ensurePrivateDirSync(abs, absRoot);
+      }
       continue;
     }
     result.created.push(rel + '/');
-    if (!opts.dryRun) await fsp.mkdir(abs, { mode: 0o755 });
-  }
-  for (const rel of PRIVATE_DIRS) {
-    // Database and backup directories are private whatever the umask (0700), also when they existed.
-    if (!opts.dryRun) await fsp.chmod(path.join(absRoot, rel), 0o700);
+    const parent = ownershipOf(path.dirname(abs)) ?? ownershipOf(absRoot)!;
+    result.changes.push(priv
+      ? `mkdir ${rel} (0700, owned by the user running scitex-data: backups hold secrets)`
+      : `mkdir ${rel} (0755, owner ${parent.uid}:${parent.gid} like ${path.dirname(rel)}/)`);
+    if (!opts.dryRun) {
+      if (priv) ensurePrivateDirSync(abs, absRoot);
+      else mkdirLikeParent(abs, 0o755);
+    }
   }
   for (const rel of LAYOUT_DIRS) {
     const keep = path.join(rel, '.gitkeep');
@@ -57,7 +79,7 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
       continue;
     }
     result.created.push(keep);
-    if (!opts.dryRun) await fsp.writeFile(path.join(absRoot, keep), '', { flag: 'wx', mode: 0o644 });
+    if (!opts.dryRun) writeFileLikeParent(path.join(absRoot, keep));
   }
   const before = readGitignore(absRoot);
   const after = opts.skipGitignore ? before : withDataBlock(before);

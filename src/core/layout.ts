@@ -5,8 +5,14 @@ import { UsageError } from './errors.js';
 /** The directories of the new layout, relative to the project root, in creation order. */
 export const LAYOUT_DIRS = ['data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive', 'data/users'] as const;
 
-/** Directories that hold database contents or backups and so must not be readable by others. */
-export const PRIVATE_DIRS = ['data/db', 'data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive'] as const;
+/**
+ * The only layout directory scitex-data keeps private (0700, owned by whoever runs the backup). The others
+ * belong to the app, which runs as its own user: they keep the app's owner and the design's 0755.
+ */
+export const BACKUP_DIRS = ['data/db/backups'] as const;
+
+/** Layout directories the app itself writes: usable by the owner of the databases and workspaces. */
+export const APP_DIRS = ['data/db', 'data/db/sqlite', 'data/users'] as const;
 
 /** Entries under data/ that the app uses in place and that are never users. */
 export const APP_ENTRIES = ['db', 'users', 'ssh_keys', 'anonymous', 'visitor'] as const;

@@ -17,7 +17,7 @@ describe('scitex-data init', () => {
       expect(fs.existsSync(path.join(root, d, '.gitkeep'))).toBe(true);
     }
     expect(mode('data/db/backups')).toBe(0o700);
-    expect(mode('data/db/sqlite')).toBe(0o700);
+    expect(mode('data/db/sqlite')).toBe(0o755); // the app's directory: 755 as in the design, never private
     const gi = fs.readFileSync(path.join(root, '.gitignore'), 'utf8');
     const snapshot = execFileSync('find', [root, '-printf', '%p %m %s\n']).toString();
     const again = cli(['--root', root, 'init']);

@@ -39,7 +39,7 @@ describe('verify: layout', () => {
     }, 'settings.sqlite-paths', /settings_prod\.py:1/],
     ['a .gitignore with the data/**/ rule after the block', () => fs.appendFileSync(path.join(root, '.gitignore'), 'data/**/\n'), 'gitignore.rules', /data\/\*\*\//],
     ['a world-readable backup', () => fs.writeFileSync(path.join(root, 'data/db/backups/x_20250101_000000.dump'), 'PGDMP', { mode: 0o644 }), 'permissions.backup-files', /x_20250101_000000\.dump/],
-    ['a backup directory open to others', () => fs.chmodSync(path.join(root, 'data/db/backups'), 0o755), 'permissions.directories', /data\/db\/backups/],
+    ['a backup directory open to others', () => fs.chmodSync(path.join(root, 'data/db/backups'), 0o755), 'permissions.backup-directory', /data\/db\/backups/],
     ['a workspace_info.json naming someone else', () => fs.writeFileSync(path.join(root, 'data/users/alice/workspace_info.json'), JSON.stringify({ username: 'mallory' })), 'users.workspace-info', /mallory/],
     ['a damaged SQLite database', () => fs.writeFileSync(path.join(root, 'data/db/sqlite/scitex_cloud_prod.db'), 'SQLite format 3\0' + 'garbage'.repeat(200)), 'db.sqlite', /scitex_cloud_prod\.db/],
   ])('fails on %s, naming the check and a hint', (_n, damage, name, found) => {

@@ -6,7 +6,8 @@ import { ScitexError } from '../errors.js';
 import { exists, fsyncDir, timestamp, writeFileAtomic } from '../fsafe.js';
 import { readGitignore, withDataBlock } from '../gitignore.js';
 import { init } from '../init.js';
-import { dataDir, LAYOUT_DIRS, PRIVATE_DIRS } from '../layout.js';
+import { BACKUP_DIRS, dataDir, LAYOUT_DIRS } from '../layout.js';
+import { ensurePrivateDirSync, mkdirsLikeParent } from '../nofollow.js';
 import type { Logger } from '../logger.js';
 import { rewriteSettings } from '../settings.js';
 import { Journal, journalPath, readJournal, type JournalState } from './journal.js';
@@ -74,8 +75,11 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     const done = resumed ? prior!.done : new Set<number>();
     // Destination directories first (private); their .gitkeep files come after the moves, so that an
     // old data/backups/.gitkeep moves in rather than colliding with a new one.
-    for (const d of LAYOUT_DIRS) await fsp.mkdir(path.join(root, d), { recursive: true });
-    for (const d of PRIVATE_DIRS) await fsp.chmod(path.join(root, d), 0o700);
+    // Created like their parent (the app's owner, 0755); only the backup directory is private.
+    for (const d of LAYOUT_DIRS) {
+      if ((BACKUP_DIRS as readonly string[]).includes(d)) ensurePrivateDirSync(path.join(root, d), root);
+      else mkdirsLikeParent(root, path.join(root, d));
+    }
     let moved = 0;
     const progress = log.progress('migrate', plan.steps.reduce((t, s) => t + (s.crossDevice ? s.size ?? 0 : 0), 0), plan.steps.length);
     for (const s of plan.steps) {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { ResolvedConfig } from '../config.js';
 import { gitignoreViolations, readGitignore, withDataBlockLast } from '../gitignore.js';
 import { writeGitignore } from '../init.js';
-import { APP_ENTRIES, dataDir, LAYOUT_DIRS, PRIVATE_DIRS, usernameProblem, usersDir } from '../layout.js';
+import { APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir } from '../layout.js';
+import { appDirCheck, backupPermissionChecks } from './permissions.js';
 import { findOldLayout } from '../oldlayout.js';
 import { findOldSettings } from '../settings.js';
 import { WORK_DIR_NAME } from '../backupusers.js';
@@ -37,7 +38,7 @@ export async function layoutChecks(cfg: ResolvedConfig): Promise<Check[]> {
   checks.push(settingsCheck(root));
   checks.push(gitignoreCheck(root));
   checks.push(...sqliteChecks(root));
-  checks.push(...(await permissionChecks(cfg)));
+  checks.push(appDirCheck(root), ...backupPermissionChecks(cfg));
   checks.push(workspaceInfoCheck(root));
   return checks;
 }
@@ -85,36 +86,6 @@ function sqliteChecks(root: string): Check[] {
   if (!dbs.length) return [pass('db.sqlite', 'no SQLite database in data/db/sqlite/')];
   const bad = dbs.map((n) => ({ n, p: checkDatabase(path.join(dir, n)) })).filter((x) => x.p.length);
   return [bad.length ? fail('db.sqlite', `${some(bad.map((b) => `${b.n}: ${b.p[0]}`))}`, 'Restore it from a backup: `scitex-data restore db`.') : pass('db.sqlite', `${dbs.length} database(s) pass PRAGMA quick_check`)];
-}
-
-async function permissionChecks(cfg: ResolvedConfig): Promise<Check[]> {
-  const dirs = [...new Set([...PRIVATE_DIRS.map((d) => path.join(cfg.root, d)), cfg.backupDir.value])].filter((d) => fs.existsSync(d));
-  const open = dirs.filter((d) => (fs.statSync(d).mode & 0o077) !== 0);
-  const out: Check[] = [
-    open.length
-      ? fail('permissions.directories', `readable by others: ${some(open.map((d) => path.relative(cfg.root, d) || d))}`, 'Run `scitex-data verify --fix` (chmod 700).', {
-          fix: { describe: open.map((d) => `chmod 700 ${d}`), apply: async () => { for (const d of open) await fsp.chmod(d, 0o700); } },
-        })
-      : pass('permissions.directories', 'database and backup directories are private (0700)'),
-  ];
-  const files: string[] = [];
-  const bdir = cfg.backupDir.value;
-  for (const n of fs.existsSync(bdir) ? fs.readdirSync(bdir) : []) {
-    if (n.startsWith('.')) continue; // .gitkeep, and leftovers of interrupted runs (removed by the next backup)
-    const p = path.join(bdir, n);
-    const st = fs.lstatSync(p);
-    if (st.isFile()) files.push(p);
-    else if (st.isDirectory()) for (const m of fs.readdirSync(p)) files.push(path.join(p, m));
-  }
-  const loose = files.filter((f) => (fs.lstatSync(f).mode & 0o077) !== 0);
-  out.push(
-    loose.length
-      ? fail('permissions.backup-files', `not 0600: ${some(loose.map((f) => path.relative(bdir, f)))}`, 'Backups hold secrets: run `scitex-data verify --fix` (chmod 600).', {
-          fix: { describe: loose.map((f) => `chmod 600 ${f}`), apply: async () => { for (const f of loose) await fsp.chmod(f, 0o600); } },
-        })
-      : pass('permissions.backup-files', `${files.length} backup file(s) are 0600`),
-  );
-  return out;
 }
 
 function workspaceInfoCheck(root: string): Check {
