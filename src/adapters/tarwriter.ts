@@ -93,6 +93,9 @@ export async function writeArchive(dir: string, entries: WalkEntry[], prefix: st
   }
 }
 
+/** No link followed at the last component; O_NONBLOCK so a FIFO swapped in after the walk cannot hang the run. */
+const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
 /** Streams exactly `size` bytes of a file into the sink; false when it changed or vanished meanwhile. */
 /**
  * Small files are read synchronously in one call: several times cheaper than an async open/read/close
@@ -101,7 +104,7 @@ export async function writeArchive(dir: string, entries: WalkEntry[], prefix: st
 async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n: number, files: number) => void): Promise<boolean> {
   let fd: number;
   try {
-    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(abs, READ_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (VANISHED.has(code ?? '')) {
@@ -112,8 +115,11 @@ async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n:
   }
   let buf: Buffer;
   let after: fs.BigIntStats;
-  if (!fs.fstatSync(fd).isFile()) {
-    fs.closeSync(fd); // replaced by a directory (or device) after the walk: a change
+  const opened = fs.fstatSync(fd);
+  if (!opened.isFile() || opened.ino !== e.ino) {
+    // Replaced after the walk (by a directory, a device, or another file reached through a directory
+    // swapped for a symlink): a change, and never a byte of the other file in the archive.
+    fs.closeSync(fd);
     await writeZeros(sink, e.size);
     return false;
   }
@@ -142,7 +148,7 @@ async function copySmallInto(abs: string, e: WalkEntry, sink: Sink, onBytes: (n:
 async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: Sink, level: number, onBytes: (n: number, files: number) => void): Promise<boolean> {
   let fh: fsp.FileHandle;
   try {
-    fh = await fsp.open(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fh = await fsp.open(abs, READ_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (VANISHED.has(code ?? '')) {
@@ -151,8 +157,9 @@ async function copyFileInto(abs: string, size: number, before: WalkEntry, sink: 
     }
     throw new ScitexError(`Cannot read ${abs} (${code}).`, 'Fix its permissions (or run as a user that can read it), then re-run; nothing was published for this user.', 1, { cause: err });
   }
-  if (!(await fh.stat()).isFile()) {
-    await fh.close(); // replaced by a directory (or device) after the walk: a change
+  const opened = await fh.stat();
+  if (!opened.isFile() || opened.ino !== before.ino) {
+    await fh.close(); // replaced after the walk (see copySmallInto): a change
     await writeZeros(sink, size);
     return false;
   }
