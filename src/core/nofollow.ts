@@ -119,3 +119,43 @@ export function ownershipOf(p: string): { uid: number; gid: number; mode: number
     return null;
   }
 }
+
+/** A directory held open without following links; `path` names it through the descriptor until close(). */
+export interface AnchoredDir {
+  fd: number;
+  path: string;
+  close(): void;
+}
+
+/** Opens a real directory (no link at any component below `base`) and returns its anchored path. */
+export function anchorDir(dir: string, base = path.dirname(dir)): AnchoredDir {
+  assertNoLinkBelow(base, dir);
+  const fd = openDirNoFollow(dir);
+  let open = true;
+  return { fd, path: anchored(fd), close: () => { if (open) fs.closeSync(fd); open = false; } };
+}
+
+/**
+ * Our private working directory inside a directory the app writes (e.g. data/users/~scitex-data): created
+ * 0700, refused when someone else owns it or it is not a real directory (the app's user may have planted
+ * it to make a root run chmod, fill or delete something else), and anchored for every later use.
+ */
+export function anchorPrivateWorkDir(parent: AnchoredDir | string, name: string): AnchoredDir {
+  const parentPath = typeof parent === 'string' ? parent : parent.path;
+  const dir = path.join(parentPath, name);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const fd = openDirNoFollow(dir);
+  const st = fs.fstatSync(fd);
+  const me = typeof process.geteuid === 'function' ? process.geteuid() : st.uid;
+  if (st.uid !== me) {
+    fs.closeSync(fd);
+    throw new PlantedLinkError(dir, `our own directory (it belongs to uid ${st.uid})`);
+  }
+  if ((st.mode & 0o7777) !== 0o700) fs.fchmodSync(fd, 0o700);
+  let open = true;
+  return { fd, path: anchored(fd), close: () => { if (open) fs.closeSync(fd); open = false; } };
+}
