@@ -64,6 +64,28 @@ function isWalMode(file: string): boolean {
 }
 
 /**
+ * The journal mode recorded in a file's header, read as bytes (never opened by SQLite, never through a
+ * symlink): 'wal' or 'delete', or null when the file is missing or its header is not SQLite's (corrupt).
+ */
+export function headerJournalMode(file: string): 'wal' | 'delete' | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const b = Buffer.alloc(20);
+    if (fs.readSync(fd, b, 0, 20, 0) < 20 || b.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') return null;
+    return b[18] === 2 && b[19] === 2 ? 'wal' : 'delete';
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * `PRAGMA quick_check` (or integrity_check when `full`); returns the problems, empty when sound.
  * A WAL-mode file is checked through a private copy when `untouched`: opening it in place would create
  * -wal/-shm files next to it (e.g. inside the backup directory).
