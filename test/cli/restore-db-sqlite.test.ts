@@ -11,6 +11,7 @@ import { BIN, cleanEnv, cli, tempDir } from '../helpers/cli.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
 const WRITER = path.join(HERE, '../helpers/sqlite-writer.cjs');
+const CRASH = path.join(HERE, '../helpers/sqlite-crash.cjs');
 const env = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
 const APP = 65534; // nobody: stands in for the app's own user
 let root = '';
@@ -43,9 +44,7 @@ function setup(): string {
 
 /** Leaves a hot rollback journal: a DELETE-mode writer killed mid-transaction after spilling pages. */
 function crashMidTransaction(file: string): void {
-  const code = `const D=require('better-sqlite3');const db=new D(process.argv[1]);db.pragma('journal_mode=DELETE');db.pragma('cache_size=2');
-db.exec('BEGIN');db.prepare("UPDATE a SET v = 'uncommitted ' || id || ' ' || hex(randomblob(300))").run();db.prepare('DELETE FROM b').run();process.kill(process.pid,'SIGKILL');`;
-  spawnSync(process.execPath, ['-e', code, file], { cwd: REPO });
+  spawnSync(process.execPath, [CRASH, file]);
   expect(fs.statSync(file + '-journal').size).toBeGreaterThan(0);
 }
 
