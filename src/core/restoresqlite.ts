@@ -47,7 +47,7 @@ function refuseIrregular(target: string): void {
   const bad = dir && !dir.isDirectory() ? { path: path.dirname(target), what: dir.isSymbolicLink() ? 'a symbolic link' : 'not a directory' } : irregularMember(target);
   if (bad) {
     throw new ScitexError(
-      `${bad.path} is ${bad.what}, not part of a SQLite database; scitex-data never writes through or moves links under data/.`,
+      `${bad.path} is ${bad.what}: restore writes only regular files in a real directory and never follows a link under data/.`,
       'Check where it points and who made it, remove it, then re-run. Nothing was changed.',
     );
   }
