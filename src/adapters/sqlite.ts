@@ -30,16 +30,6 @@ export async function snapshot(src: string, dest: string): Promise<void> {
   setJournalMode(dest, 'delete');
 }
 
-/** The database's persistent journal mode (wal, delete, ...). */
-export function journalMode(file: string): string {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return String(db.pragma('journal_mode', { simple: true })).toLowerCase();
-  } finally {
-    db.close();
-  }
-}
-
 /** Sets the persistent journal mode; closing afterwards folds and removes any -wal. */
 export function setJournalMode(file: string, mode: 'wal' | 'delete'): void {
   const db = new Database(file, { fileMustExist: true });
@@ -60,6 +50,28 @@ function isWalMode(file: string): boolean {
     return b[18] === 2 && b[19] === 2;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The journal mode recorded in a file's header, read as bytes (never opened by SQLite, never through a
+ * symlink): 'wal' or 'delete', or null when the file is missing or its header is not SQLite's (corrupt).
+ */
+export function headerJournalMode(file: string): 'wal' | 'delete' | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const b = Buffer.alloc(20);
+    if (fs.readSync(fd, b, 0, 20, 0) < 20 || b.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') return null;
+    return b[18] === 2 && b[19] === 2 ? 'wal' : 'delete';
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -103,16 +115,6 @@ export function tableCounts(file: string): Record<string, number> {
     const out: Record<string, number> = {};
     for (const { name } of tables) out[name] = (db.prepare(`SELECT count(*) AS n FROM "${name.replace(/"/g, '""')}"`).get() as { n: number }).n;
     return out;
-  } finally {
-    db.close();
-  }
-}
-
-/** Folds the -wal file into the database file so that the file alone is the whole database. */
-export function checkpoint(file: string): void {
-  const db = new Database(file, { fileMustExist: true, timeout: 10_000 });
-  try {
-    db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
     db.close();
   }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { restoreDatabase, restoreUsers, withLock } from '../index.js';
+import { describeSafety, restoreDatabase, restoreUsers, withLock } from '../index.js';
 import { run } from './main.js';
 import { backupDirOption, collect, intArg } from './options.js';
 
@@ -22,12 +22,15 @@ export function registerRestore(program: Command): void {
         const opts = { from: o.from, at: o.at, allowUnverified: o.allowUnverified, jobs: o.jobs };
         const r = await withLock(cfg.root, 'restore db', async () => {
           const plan = await restoreDatabase(cfg, ctx.log, { ...opts, dryRun: true });
-          ctx.say(`${o.dryRun ? 'would restore' : 'restoring'} ${plan.backup} into ${plan.target}${plan.safetyCopy ? `, keeping the current database as ${plan.safetyCopy}` : ''}`);
+          const kept = describeSafety(plan);
+          ctx.say(`${o.dryRun ? 'would restore' : 'restoring'} ${plan.backup} into ${plan.target}${kept ? `, keeping ${kept}` : ''}`);
           if (o.dryRun) return plan;
           if (!(await ctx.confirm(`Replace ${plan.target} with ${plan.backup}?`, o.yes, 'replace the live database'))) return { ...plan, dryRun: true };
-          return restoreDatabase(cfg, ctx.log, { ...opts, terminateSessions: true });
+          // The run uses the names the plan announced (computed once), not a second timestamp.
+          return restoreDatabase(cfg, ctx.log, { ...opts, terminateSessions: true, safetyName: plan.safetyCopy ?? undefined });
         });
-        if (!r.dryRun) ctx.say(`restored ${r.target} from ${r.backup}${r.safetyCopy ? `; the previous database is kept as ${r.safetyCopy} (remove it when no longer needed)` : ''}`);
+        const kept = describeSafety(r);
+        if (!r.dryRun) ctx.say(`restored ${r.target} from ${r.backup}${kept ? `; kept ${kept} (remove when no longer needed)` : ''}`);
         return { result: { ...r } };
       }),
     );

@@ -2,17 +2,14 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { sideFilePaths } from './sqliterules.js';
-import { pipeline } from 'node:stream/promises';
-import { checkDatabase, checkpoint, isSqliteFile, journalMode, setJournalMode, snapshot } from '../adapters/sqlite.js';
-import { openFilesOf } from '../adapters/procfs.js';
 import { listBackups, recordedChecksum, type BackupEntry } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { fsyncDir, fsyncFile, isGzip, partialName, removePartials, sha256File, timestamp, uniquePath } from './fsafe.js';
+import { sha256File } from './fsafe.js';
 import type { Logger } from './logger.js';
 import { databaseSeries } from './backupdb.js';
 import { restorePostgres } from './restorepg.js';
+import { restoreSqlite } from './restoresqlite.js';
 
 /** Options of `restore db`. */
 export interface DbRestoreOptions {
@@ -25,6 +22,8 @@ export interface DbRestoreOptions {
   allowUnverified?: boolean;
   /** pg_restore -j for custom-format dumps. */
   jobs?: number;
+  /** The safety-copy name a plan (dry run) announced: the run uses exactly it, so messages name what exists. */
+  safetyName?: string;
 }
 
 /** What `restore db` did or would do. */
@@ -32,7 +31,10 @@ export interface DbRestoreResult {
   backup: string;
   kind: 'postgres' | 'sqlite';
   target: string;
+  /** Where the current database is kept (SQLite: the name of the kept file family; PostgreSQL: a database). */
   safetyCopy: string | null;
+  /** SQLite: the files really kept under that name (the old file and its side files; only side files when it was missing). */
+  safetyFiles?: string[];
   dryRun: boolean;
   sessionsTerminated?: number;
 }
@@ -117,47 +119,11 @@ export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: Db
   return restoreSqlite(db.path, file, log, opts);
 }
 
-async function restoreSqlite(target: string, file: string, log: Logger, opts: DbRestoreOptions): Promise<DbRestoreResult> {
-  const ts = timestamp();
-  const safety = fs.existsSync(target) ? await uniquePath(path.join(path.dirname(target), `${path.basename(target, '.db')}_pre_restore_${ts}`), '.db') : null;
-  const result: DbRestoreResult = { backup: file, kind: 'sqlite', target, safetyCopy: safety, dryRun: !!opts.dryRun };
-  if (opts.dryRun) return result;
-  const holders = openFilesOf([target, target + '-wal']);
-  if (holders.length) {
-    throw new ScitexError(`${target} is open by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}.`, 'Stop the app (or those processes) first, then re-run the restore.');
-  }
-  await fsp.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-  // Temp files of an interrupted restore (we hold the lock, so none is in use).
-  for (const n of await removePartials(path.dirname(target))) log.debug(`removed leftover ${n}`);
-  const tmp = partialName(target);
-  try {
-    if (await isGzip(file)) {
-      await pipeline(fs.createReadStream(file), zlib.createGunzip(), fs.createWriteStream(tmp, { mode: 0o600 }));
-    } else {
-      await fsp.copyFile(file, tmp);
-    }
-    await fsp.chmod(tmp, 0o600);
-    if (!isSqliteFile(tmp)) throw new ScitexError(`${path.basename(file)} is not a SQLite database.`, 'Nothing was changed.');
-    const problems = checkDatabase(tmp, true);
-    if (problems.length) throw new ScitexError(`${path.basename(file)} fails PRAGMA integrity_check: ${problems[0]}.`, 'Nothing was changed. Restore an older backup with --from or --at.');
-    // Keep the live database's journal mode (the app may rely on WAL); backups are stored in DELETE mode.
-    if (fs.existsSync(target) && journalMode(target) === 'wal') setJournalMode(tmp, 'wal');
-    await fsyncFile(tmp);
-    if (safety) {
-      // The safety copy goes through SQLite so that rows still in the -wal file are in it too.
-      await snapshot(target, safety);
-      await fsp.chmod(safety, 0o600);
-      await fsyncFile(safety);
-      // Fold the WAL into the old file and drop side files before the swap: a -wal left next to the new
-      // file would be replayed into it.
-      checkpoint(target);
-      for (const side of ['-wal', '-shm']) await fsp.rm(target + side, { force: true });
-      log.info(`kept the current database as ${safety}`);
-    }
-    await fsp.rename(tmp, target);
-    await fsyncDir(path.dirname(target));
-  } finally {
-    for (const f of [tmp, ...sideFilePaths(tmp)]) await fsp.rm(f, { force: true });
-  }
-  return result;
+/** What is kept of the current database, in words: "the current database as X (with X-wal)". */
+export function describeSafety(r: DbRestoreResult): string | null {
+  if (!r.safetyCopy) return null;
+  const files = r.safetyFiles ?? [r.safetyCopy];
+  const sides = files.filter((f) => f !== r.safetyCopy).map((f) => path.basename(f));
+  if (files.length && !files.includes(r.safetyCopy)) return `the stale side files of the missing database as ${sides.join(', ')} (in ${path.dirname(r.safetyCopy)})`;
+  return `the current database as ${r.safetyCopy}${sides.length ? ` (with ${sides.join(', ')})` : ''}`;
 }

@@ -7,6 +7,7 @@ import { ScitexError, UsageError } from './errors.js';
 import { isGzip, timestamp } from './fsafe.js';
 import type { Logger } from './logger.js';
 import type { DbRestoreOptions, DbRestoreResult } from './restoredb.js';
+import { applyDbProps, checkDbProps, readDbProps } from './restorepgprops.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 const nameWith = (base: string, suffix: string) => base.slice(0, 63 - suffix.length) + suffix;
@@ -33,13 +34,16 @@ async function sessionsOn(c: pg.Client, db: string): Promise<{ pid: number; desc
 /**
  * Restores into a new database beside the live one, then swaps names in one transaction; the live
  * database is kept as <db>_pre_restore_<ts>. Needs only a role with CREATEDB that owns the database.
+ * The restored database belongs to the live one's owner, and its objects too: a superuser restores as that
+ * role (SET ROLE), exactly as the owner would, so nothing ends up owned by `postgres`. The live database's
+ * ACL, settings, connection limit and comment are moved over in the swap transaction (restorepgprops.ts).
  */
 export async function restorePostgres(db: PostgresConfig, file: string, kind: 'pg-custom' | 'pg-plain', log: Logger, opts: DbRestoreOptions): Promise<DbRestoreResult> {
   const t = pgTarget(db);
   const live = t.database;
   const ts = timestamp();
   let scratch = nameWith(live, `_restore_${ts}`);
-  let pre = nameWith(live, `_pre_restore_${ts}`);
+  let pre = opts.safetyName ?? nameWith(live, `_pre_restore_${ts}`);
   const c = await maintenance(t);
   try {
     const role = (await c.query<{ rolcreatedb: boolean; rolsuper: boolean }>('SELECT rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0];
@@ -53,6 +57,13 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
     if (liveRow && liveRow.owner !== t.user && !role.rolsuper) {
       throw new ScitexError(`Role ${t.user} does not own database ${live} (owner: ${liveRow.owner}), so it cannot swap it.`, `Restore as ${liveRow.owner}, or as a superuser: ALTER DATABASE ${live} OWNER TO ${t.user}. Nothing was changed.`);
     }
+    const cannot = liveRow ? await checkDbProps(c, live, liveRow.owner) : null;
+    if (cannot) {
+      throw new ScitexError(
+        `Role ${t.user} cannot give the restored database the grants and settings ${live} has now: ${cannot}.`,
+        `Restore as a superuser (SCITEX_CLOUD_DB_USER_*/PASSWORD_* for this run), or reset that setting first and set it again afterwards. Nothing was changed.`,
+      );
+    }
     // Scratch databases of an interrupted restore (we hold the lock, so none is in use): drop them.
     if (!opts.dryRun) {
       for (const r of (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname NOT LIKE $2", [`${live.replace(/[_%\\]/g, '\\$&')}\\_restore\\_%`, '%\\_pre\\_restore\\_%'])).rows) {
@@ -61,8 +72,9 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
       }
     }
     const taken = new Set((await c.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname));
-    for (let i = 2; taken.has(pre) || taken.has(scratch); i++) {
-      pre = nameWith(live, `_pre_restore_${ts}_${i}`);
+    if (opts.safetyName && taken.has(pre)) throw new ScitexError(`Database ${pre} appeared after the plan was made.`, 'Check who made it; nothing was changed. Re-run the restore.');
+    for (let i = 2; (!opts.safetyName && taken.has(pre)) || taken.has(scratch); i++) {
+      if (!opts.safetyName) pre = nameWith(live, `_pre_restore_${ts}_${i}`);
       scratch = nameWith(live, `_restore_${ts}_${i}`);
     }
     const sessions = liveRow ? await sessionsOn(c, live) : [];
@@ -75,30 +87,36 @@ export async function restorePostgres(db: PostgresConfig, file: string, kind: 'p
       throw new UsageError(`${sessions.length} other session(s) use ${live}: ${sessions.map((s) => s.desc).join(', ')}.`, 'Stop the app, or re-run with --yes to terminate them before the swap. Nothing was changed.');
     }
     const enc = liveRow ? ` ENCODING ${ident(liveRow.enc)} LC_COLLATE ${ident(liveRow.collate)} LC_CTYPE ${ident(liveRow.ctype)}` : '';
-    await c.query(`CREATE DATABASE ${ident(scratch)} TEMPLATE template0${enc}`).catch((err) => {
+    // A superuser restoring someone else's database acts as its owner: same owner, same object owners.
+    const owner = liveRow && liveRow.owner !== t.user ? liveRow.owner : undefined;
+    await c.query(`CREATE DATABASE ${ident(scratch)}${owner ? ` OWNER ${ident(owner)}` : ''} TEMPLATE template0${enc}`).catch((err) => {
       throw explainPgError(err, t, scratch);
     });
     log.info(`restoring ${file} into new database ${scratch}`);
     try {
-      await loadDump(t, scratch, file, kind, opts.jobs);
+      await loadDump(t, scratch, file, kind, opts.jobs, owner);
     } catch (err) {
       await c.query(`DROP DATABASE IF EXISTS ${ident(scratch)}`).catch(() => {});
       throw err instanceof ScitexError ? new ScitexError(`${err.message} The live database ${live} was not touched.`, err.hint, err.exitCode, { cause: err }) : err;
     }
-    result.sessionsTerminated = await swap(c, live, scratch, pre, !!liveRow);
+    result.sessionsTerminated = await swap(c, live, scratch, pre, liveRow ? liveRow.owner : null);
     return result;
   } finally {
     await c.end().catch(() => {});
   }
 }
 
-/** Loads a dump into an existing empty database, stopping at the first error. */
-export async function loadDump(t: PgTarget, database: string, file: string, kind: 'pg-custom' | 'pg-plain', jobs?: number): Promise<void> {
+/**
+ * Loads a dump into an existing empty database, stopping at the first error. Objects belong to the role
+ * that loads them (--no-owner): the connecting role, or `role` (SET ROLE) when a superuser acts for the owner.
+ */
+export async function loadDump(t: PgTarget, database: string, file: string, kind: 'pg-custom' | 'pg-plain', jobs?: number, role?: string): Promise<void> {
   if (kind === 'pg-custom') {
-    await runPgTool('pg_restore', [...connFlags(t, database), '--exit-on-error', '--no-owner', ...(jobs && jobs > 1 ? ['-j', String(jobs)] : []), file], t);
+    await runPgTool('pg_restore', [...connFlags(t, database), '--exit-on-error', '--no-owner', ...(role ? [`--role=${role}`] : []), ...(jobs && jobs > 1 ? ['-j', String(jobs)] : []), file], t);
   } else {
     const stdin = (await isGzip(file)) ? fs.createReadStream(file).pipe(zlib.createGunzip()) : fs.createReadStream(file);
-    await runPgTool('psql', [...connFlags(t, database), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'], t, { stdin });
+    const setRole = role ? ['-c', `SET ROLE ${ident(role)}`] : [];
+    await runPgTool('psql', [...connFlags(t, database), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...setRole, '-f', '-'], t, { stdin });
   }
 }
 
@@ -110,8 +128,12 @@ export async function pgTableCounts(c: pg.Client): Promise<Record<string, number
   return out;
 }
 
-/** Renames live -> pre and scratch -> live atomically, terminating sessions that keep reconnecting. */
-async function swap(c: pg.Client, live: string, scratch: string, pre: string, liveExists: boolean): Promise<number> {
+/**
+ * Renames live -> pre and scratch -> live atomically, terminating sessions that keep reconnecting; in the
+ * same transaction the live database's ACL and settings are read and given to the restored one.
+ */
+async function swap(c: pg.Client, live: string, scratch: string, pre: string, liveOwner: string | null): Promise<number> {
+  const liveExists = liveOwner !== null;
   let terminated = 0;
   for (let attempt = 1; ; attempt++) {
     if (liveExists) {
@@ -122,8 +144,10 @@ async function swap(c: pg.Client, live: string, scratch: string, pre: string, li
     }
     try {
       await c.query('BEGIN');
+      const props = liveExists ? await readDbProps(c, live) : null;
       if (liveExists) await c.query(`ALTER DATABASE ${ident(live)} RENAME TO ${ident(pre)}`);
       await c.query(`ALTER DATABASE ${ident(scratch)} RENAME TO ${ident(live)}`);
+      if (props) await applyDbProps(c, live, liveOwner!, props);
       await c.query('COMMIT');
       return terminated;
     } catch (err) {

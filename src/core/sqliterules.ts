@@ -53,3 +53,55 @@ export function hasHotJournal(db: string): boolean {
 export function databaseFamily(base: string, relDb: string): string[] {
   return [relDb, ...presentSideFiles(path.join(base, relDb)).map((p) => path.relative(base, p))];
 }
+
+/** The database file followed by all its side-file paths, whether or not they exist. */
+export function familyPaths(db: string): string[] {
+  return [db, ...sideFilePaths(db)];
+}
+
+/**
+ * The first name `base`+`ext`, `base_2`+`ext`, … whose whole family is free (lstat: a planted symlink
+ * counts as taken). A safety copy takes a database's side files along, so a name whose `-wal` or
+ * `-journal` exists is not free: that file would be replayed into (or be overwritten by) the copy.
+ */
+export function freeFamilyName(base: string, ext: string): string {
+  for (let i = 1; ; i++) {
+    const name = `${base}${i === 1 ? '' : `_${i}`}${ext}`;
+    if (familyPaths(name).every((p) => !lexists(p))) return name;
+  }
+}
+
+/** A member of a database family that exists and is not a regular file (a symlink, directory, …). */
+export function irregularMember(db: string): { path: string; what: string } | null {
+  for (const p of familyPaths(db)) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (!st.isFile()) return { path: p, what: st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'not a regular file' };
+  }
+  return null;
+}
+
+/**
+ * How a database family moves to another name: one [from, to] pair per existing member (main file
+ * first). This is the rule restore follows before a restored file takes the live path: side files left
+ * by a crashed app belong to the old file and go with it into its safety copy; left in place they would be
+ * replayed into the restored file (a -wal) or roll it "back" to pages of the old one (a hot -journal).
+ */
+export function familyMoves(fromDb: string, toDb: string): { from: string; to: string }[] {
+  return familyPaths(fromDb)
+    .map((from, i) => ({ from, to: familyPaths(toDb)[i]! }))
+    .filter((m) => lexists(m.from));
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

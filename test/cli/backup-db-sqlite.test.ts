@@ -70,6 +70,7 @@ describe('SQLite backup and restore', () => {
     const backup = JSON.parse(b.stdout).artifacts[0].path as string;
     spawnSync(process.execPath, [WRITER, dbFile, 'nocheckpoint', '50']); // 50 more rows, only in the -wal
     expect(counts(dbFile).a).toBe(150);
+    const liveMode = fs.statSync(dbFile).mode & 0o777;
     const dry = cli(['--root', root, '--json', 'restore', 'db', '--dry-run'], { env });
     expect(JSON.parse(dry.stdout).dryRun).toBe(true);
     expect(counts(dbFile).a).toBe(150);
@@ -80,7 +81,7 @@ describe('SQLite backup and restore', () => {
     expect(fs.existsSync(dbFile + '-shm')).toBe(false);
     expect(counts(dbFile)).toEqual({ a: 100, b: 100, ok: 'ok' });
     expect(counts(doc.safetyCopy).a).toBe(150); // the safety copy kept the -wal rows
-    expect(fs.statSync(dbFile).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(dbFile).mode & 0o777).toBe(liveMode); // the app's file keeps its mode
     // A flipped byte: refused before anything changes.
     const bytes = fs.readFileSync(backup);
     bytes[bytes.length - 100] ^= 0x55;
