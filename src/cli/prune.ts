@@ -17,10 +17,7 @@ export function printDecisions(ctx: Ctx, ds: PruneDecision[], verb: 'deleted' | 
 
 /** `scitex-data prune`: delete old backups by calendar rules. */
 export function registerPrune(program: Command): void {
-  const cmd = program
-    .command('prune')
-    .description('delete old backups by --keep-daily/--keep-weekly/--keep-monthly, per series (never the newest complete one, an undated one, or one dated in the future)')
-    .addOption(backupDirOption());
+  const cmd = program.command('prune').description('delete old backups by --keep-daily/--keep-weekly/--keep-monthly (never the newest, never an undated one)').addOption(backupDirOption());
   for (const o of keepOptions()) cmd.addOption(o);
   cmd
     .option('--dry-run', 'show what would be deleted, delete nothing')
