@@ -42,7 +42,7 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
   const future = all.filter((e) => e.time && e.time.getTime() > now + FUTURE_TOLERANCE_MS);
   checks.push(
     future.length
-      ? fail('backups.dates', `${some(future.map((e) => `${e.name} is dated ${e.time!.toISOString()}, in the future`))}`, "The clock was (or is) wrong: check NTP (`timedatectl`); such a backup is never pruned and never counts as the newest.")
+      ? fail('backups.dates', some(future.map((e) => `${e.name} is dated ${e.time!.toISOString()}, in the future`)), "The clock was (or is) wrong: check NTP (`timedatectl`); such a backup is never pruned and never counts as the newest.")
       : pass('backups.dates', 'no backup is dated in the future'),
   );
   const placed = all.filter((e) => e.time && !future.includes(e));
