@@ -73,13 +73,16 @@ async function killMidway(v: Victim, extraMs: number): Promise<string | null> {
   return r.code === -1 ? seen : null; // it exited on its own between the check and the signal
 }
 
-/** Runs one kill trial on fresh copies until a kill lands mid-operation (at most 5 tries), then checks the outcome. */
-async function killTrial(start: (root: string) => Victim, extraMs: number, check: (root: string, seen: string) => Promise<void> | void): Promise<void> {
+/**
+ * Runs one kill trial on fresh copies until a kill lands mid-operation (at most 5 tries), then checks the
+ * outcome. `start` gets the attempt number: from the third on it should aim at the earliest kill point.
+ */
+async function killTrial(start: (root: string, attempt: number) => Victim, extraMs: number, check: (root: string, seen: string) => Promise<void> | void): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const root = copy();
     try {
       // A retry kills at the first moment the point is reached: the later point was missed.
-      const seen = await killMidway(start(root), attempt ? 0 : extraMs);
+      const seen = await killMidway(start(root, attempt), attempt ? 0 : extraMs);
       if (seen) return await check(root, seen);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
@@ -92,11 +95,11 @@ describe('SIGKILL mid-operation', () => {
   it('backup (db + users): no finished-looking partial backup, no stale lock, a re-run completes and cleans up', async () => {
     await trials('SIGKILL during backup (db + users)', TRIALS, 'killed while a partial backup file or set exists: no partial backup looks finished; no stale lock; re-run publishes a verifiable set and removes leftovers', async (i) => {
       // Trial i kills once the set being written holds i % 7 archives (0: at the first partial file, the database snapshot).
-      const want = i % 7;
       await killTrial(
-        (root) => ({
+        (root, attempt) => ({
           run: cliAsync(['--root', root, 'backup'], { env }),
           ready: () => {
+            const want = attempt > 1 ? 0 : i % 7;
             const set = leftovers(root).find((n) => n.startsWith('.users_'));
             return want === 0 ? leftovers(root).length > 0 : !!set && ls(path.join(backupDir(root), set)).length >= want;
           },
@@ -117,13 +120,13 @@ describe('SIGKILL mid-operation', () => {
 
   it('restore users: live users are whole (old or restored), and a re-run restores them exactly', async () => {
     await trials('SIGKILL during restore users', TRIALS, 'killed while the staging directory exists: each user directory is either untouched or fully restored; re-run finishes; staging removed', async (i) => {
-      // Trial i kills once i % 9 users are extracted into staging (8: swapping in), a little later on each trial.
-      const want = i % 9;
+      // Trial i kills once i % 9 users are extracted into staging (8: all, about to swap), a little later on each trial.
       let expected: Record<string, Record<string, string>> = {};
       let damaged: Record<string, Record<string, string>> = {};
       await killTrial(
-        (root) => {
+        (root, attempt) => {
           const users = path.join(root, 'data/users');
+          const want = attempt > 1 ? 0 : i % 9;
           expect(cli(['--root', root, 'backup', 'users']).code).toBe(0);
           expected = Object.fromEntries(fs.readdirSync(users).filter((u) => u.startsWith('user')).map((u) => [u, snapshotTree(path.join(users, u))]));
           for (const u of Object.keys(expected)) fs.writeFileSync(path.join(users, u, 'shared', 'refs.bib'), 'damaged');
@@ -131,8 +134,8 @@ describe('SIGKILL mid-operation', () => {
           const work = path.join(users, '~scitex-data');
           return {
             run: cliAsync(['--root', root, 'restore', 'users', '--yes']),
-            // Staged users leave staging when they are swapped in: the count only goes up until then.
-            ready: () => ls(work).some((n) => n.startsWith('staging') && ls(path.join(work, n, 'data/users')).length >= want),
+            // Staged users leave staging when they are swapped in (after the safety directory appears).
+            ready: () => ls(work).some((n) => n.startsWith('staging') && (ls(path.join(work, n, 'data/users')).length >= want || ls(work).includes('safety'))),
             inProgress: () => ls(work).find((n) => n.startsWith('staging')) ?? null,
           };
         },
