@@ -11,6 +11,7 @@ export * from './core/oldlayout.js';
 export * from './core/init.js';
 export * from './core/publish.js';
 export * from './core/catalog.js';
+export * from './core/setcheck.js';
 export * from './core/retention.js';
 export * from './core/backupdb.js';
 export * from './core/backupusers.js';

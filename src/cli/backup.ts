@@ -2,6 +2,7 @@ import { Argument, Option, type Command } from 'commander';
 import { hasPolicy, runBackup, type Compression, type DumpFormat } from '../index.js';
 import { run } from './main.js';
 import { backupDirOption, collect, intArg, keepOptions, policyFrom } from './options.js';
+import { decisionsJson, printDecisions } from './prune.js';
 
 interface BackupFlags {
   format: DumpFormat;
@@ -42,9 +43,9 @@ export function registerBackup(program: Command): void {
         dryRun: o.dryRun,
       });
       if (r.dryRun) for (const p of r.plan) ctx.say(`would run: ${p}`);
-      for (const p of r.pruned) ctx.say(`pruned ${p}`);
+      printDecisions(ctx, r.retention, 'deleted');
       if (r.partial) ctx.log.warn('The user set is PARTIAL: some files changed while they were read (exit 3). Re-run when the app is quieter.');
-      return { result: { dryRun: r.dryRun, plan: r.plan, artifacts: r.artifacts, set: r.usersSet?.set ?? null, partial: r.partial, pruned: r.pruned }, exitCode: r.exitCode };
+      return { result: { dryRun: r.dryRun, plan: r.plan, artifacts: r.artifacts, set: r.usersSet?.set ?? null, partial: r.partial, pruned: r.pruned, retention: decisionsJson(r.retention) }, exitCode: r.exitCode };
     }),
   );
 }

@@ -29,6 +29,8 @@ export interface BackupResult {
   artifacts: Artifact[];
   usersSet: UsersBackupResult | null;
   pruned: string[];
+  /** Every retention decision (kept with its reasons, or deleted); empty when no policy was given. */
+  retention: PruneDecision[];
   partial: boolean;
   dryRun: boolean;
   plan: string[];
@@ -56,7 +58,7 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   if (opts.db) plan.push(cfg.database.kind === 'postgres' ? `pg_dump ${databaseSeries(cfg)} -> ${dir}` : `SQLite snapshot ${cfg.database.path} -> ${dir}`);
   if (opts.users) plan.push(`user archives${opts.usernames?.length ? ` (${opts.usernames.join(', ')})` : ''} -> ${dir}/users_<timestamp>/`);
   if (opts.keep && hasPolicy(opts.keep)) plan.push('then apply retention');
-  const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK };
+  const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], retention: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK };
   if (opts.dryRun) return result;
   return withLock(cfg.root, 'backup', async () => {
     await ensurePrivateDir(dir);
@@ -83,8 +85,9 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
     }
     if (dbError) throw dbError;
     if (opts.keep && hasPolicy(opts.keep)) {
-      const decisions: PruneDecision[] = await prune(dir, opts.keep, log);
+      const decisions: PruneDecision[] = await prune(dir, opts.keep, log, { justMade: [...result.artifacts.map((a) => a.path), ...(result.usersSet ? [result.usersSet.set] : [])] });
       result.pruned = decisions.filter((d) => !d.keep).map((d) => d.entry.path);
+      result.retention = decisions;
     }
     if (result.partial) result.exitCode = ExitCode.PROBLEMS;
     return result;

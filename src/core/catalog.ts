@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { parseSha256sumLine, parseTimestamp } from './fsafe.js';
 import { CHECKSUM_SUFFIX } from './publish.js';
+import { inspectSet, type SetSummary } from './setcheck.js';
 
 /** What a backup holds. */
 export type BackupKind = 'postgres' | 'sqlite' | 'users';
@@ -22,6 +23,8 @@ export interface BackupEntry {
   checksum: boolean;
   /** True for a user set marked partial (some user changed while it was read). */
   partial?: boolean;
+  /** For a user set: what its manifest holds, or why it cannot be trusted. */
+  set?: SetSummary;
 }
 
 const DB_RE = /^(.+?)_(?:backup_)?(\d{8}_\d{6})\.(dump|sql|sql\.gz|db|db\.gz)$/;
@@ -55,8 +58,8 @@ export async function listBackups(dir: string): Promise<BackupEntry[]> {
     const st = await fsp.lstat(p);
     const parsed = parseBackupName(name);
     if (parsed?.kind === 'users' && st.isDirectory()) {
-      const manifest = readManifestSummary(p);
-      out.push({ ...parsed, name, path: p, time: parseTimestamp(parsed.timestamp), size: manifest.size, checksum: fs.existsSync(path.join(p, 'SHA256SUMS')), partial: manifest.partial });
+      const set = inspectSet(p);
+      out.push({ ...parsed, name, path: p, time: parseTimestamp(parsed.timestamp), size: set.size, checksum: fs.existsSync(path.join(p, 'SHA256SUMS')), partial: set.partial, set });
     } else if (st.isFile()) {
       // Legacy backups (e.g. from the old cron scripts) are listed too, with what we can tell.
       const legacy = parsed ?? legacyGuess(name);
@@ -71,15 +74,6 @@ function legacyGuess(name: string): { kind: BackupKind; series: string; timestam
   const m = /^(.+?)\.(dump|sql|sql\.gz|db|db\.gz)$/.exec(name);
   if (!m) return null;
   return { kind: m[2]!.startsWith('db') ? 'sqlite' : 'postgres', series: m[1]!, timestamp: null };
-}
-
-function readManifestSummary(setDir: string): { size: number; partial: boolean } {
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(setDir, 'MANIFEST.json'), 'utf8')) as { users: { size: number }[]; partial?: boolean };
-    return { size: m.users.reduce((s, u) => s + u.size, 0), partial: !!m.partial };
-  } catch {
-    return { size: 0, partial: false };
-  }
 }
 
 /** The recorded SHA-256 of a database backup file, or null when no checksum file exists. */

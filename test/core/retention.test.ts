@@ -20,10 +20,9 @@ describe('retention (restic forget-like, per series)', () => {
   });
   it('combines daily, weekly and monthly buckets', () => {
     const k = kept(planRetention(entries, { daily: 2, weekly: 3, monthly: 2 }));
-    expect(k).toContain('p_2026-11-25_14:00');
-    expect(k).toContain('p_2026-10-31_14:00'); // newest of October
-    expect(k.length).toBeGreaterThanOrEqual(4);
-    expect(k.length).toBeLessThanOrEqual(7);
+    // 2026-11-25 is a Wednesday: days 25, 24; ISO weeks ending Sun 29, 22, 15 (newest of each: 25, 22, 15);
+    // months November (25) and October (31).
+    expect(k).toEqual(['p_2026-10-31_14:00', 'p_2026-11-15_14:00', 'p_2026-11-22_14:00', 'p_2026-11-24_14:00', 'p_2026-11-25_14:00']);
   });
   it('never deletes an undated backup or the newest, and refuses an empty policy', () => {
     const d = planRetention([...entries, entry('legacy.sql', null)], { monthly: 1 });
@@ -33,9 +32,12 @@ describe('retention (restic forget-like, per series)', () => {
   });
   it('judges each series on its own, and keeps a partial user set until a newer complete one exists', () => {
     const mixed = [entry('a_new', '2026-11-25T00:00:00Z'), entry('a_old', '2026-11-20T00:00:00Z'), entry('b_only', '2026-01-01T00:00:00Z', { series: 'other' }),
-      entry('users_new', '2026-11-25T00:00:00Z', { kind: 'users', series: 'users', partial: true }), entry('users_old', '2026-11-24T00:00:00Z', { kind: 'users', series: 'users' })];
+      entry('users_new', '2026-11-25T00:00:00Z', { kind: 'users', series: 'users', partial: true, set: { problem: null, partial: true, selection: null, users: [{ username: 'alice', clean: false }], size: 1 } }),
+      entry('users_old', '2026-11-24T00:00:00Z', { kind: 'users', series: 'users', set: { problem: null, partial: false, selection: null, users: [{ username: 'alice', clean: true }], size: 1 } }),
+      entry('users_older', '2026-11-23T00:00:00Z', { kind: 'users', series: 'users', set: { problem: null, partial: false, selection: null, users: [{ username: 'alice', clean: true }], size: 1 } })];
     const k = kept(planRetention(mixed, { daily: 1 }));
     expect(k).toEqual(['a_new', 'b_only', 'users_new', 'users_old']);
+    expect(planRetention(mixed, { daily: 1 }).find((d) => d.entry.name === 'users_new')!.reasons).toEqual(['partial, no newer complete set']);
   });
 });
 

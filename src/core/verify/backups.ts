@@ -8,6 +8,7 @@ import { databaseSeries } from '../backupdb.js';
 import { listBackups, recordedChecksum, type BackupEntry } from '../catalog.js';
 import type { ResolvedConfig } from '../config.js';
 import { parseSha256sumLine, sha256File } from '../fsafe.js';
+import { FUTURE_TOLERANCE_MS } from '../retention.js';
 import { readManifest } from '../userset.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 
@@ -36,10 +37,20 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
   else checks.push(pass('backups.checksums', `${all.length} backup(s) match their recorded SHA-256`));
 
   const now = (opts.now ?? new Date()).getTime();
+  // A backup dated ahead of the clock was named by a skewed clock (or planted): it proves nothing
+  // about freshness, and retention keeps it aside; the operator must look at it.
+  const future = all.filter((e) => e.time && e.time.getTime() > now + FUTURE_TOLERANCE_MS);
+  checks.push(
+    future.length
+      ? fail('backups.dates', some(future.map((e) => `${e.name} is dated ${e.time!.toISOString()}, in the future`)), "The clock was (or is) wrong: check NTP (`timedatectl`); such a backup is never pruned and never counts as the newest.")
+      : pass('backups.dates', 'no backup is dated in the future'),
+  );
+  const placed = all.filter((e) => e.time && !future.includes(e));
   const series = databaseSeries(cfg);
   const kinds: [string, BackupEntry | undefined][] = [
-    ['database', all.find((e) => e.kind === cfg.database.kind && e.series === series && e.time)],
-    ['users', all.find((e) => e.kind === 'users' && e.time && !e.partial)],
+    ['database', placed.find((e) => e.kind === cfg.database.kind && e.series === series)],
+    // Only a complete full set proves the users are backed up (not a --user set, not a damaged one).
+    ['users', placed.find((e) => e.kind === 'users' && !e.partial && e.set && !e.set.problem && !e.set.selection)],
   ];
   for (const [kind, newest] of kinds) {
     const metrics: Record<string, number> = {};
@@ -68,6 +79,7 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
 
 async function setProblems(e: BackupEntry): Promise<string[]> {
   const out: string[] = [];
+  if (e.set?.problem) return [`${e.name}: ${e.set.problem}`];
   let sums: Map<string, string>;
   try {
     sums = new Map(fs.readFileSync(path.join(e.path, 'SHA256SUMS'), 'utf8').split('\n').map(parseSha256sumLine).filter((x) => x !== null).map((x) => [x.name, x.digest]));
