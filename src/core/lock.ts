@@ -13,12 +13,11 @@ export interface Lock {
 export const lockPath = (root: string): string => path.join(dataDir(root), '.scitex-data.lock');
 
 /**
- * Takes the per-root lock or throws LockedError naming the holder.
+ * Takes the lock at `file` or throws LockedError naming the holder; `what` names the locked thing.
  * The lock is an exclusive SQLite transaction, i.e. a POSIX fcntl lock: the kernel drops it when the
  * holder dies (kill -9, power loss), so a killed run can never leave a stale lock behind.
  */
-export function acquireLock(root: string, command: string): Lock {
-  const file = lockPath(root);
+export function acquireLockAt(file: string, what: string, command: string): Lock {
   const info = `${file}.info`;
   if (!fs.existsSync(path.dirname(file))) {
     throw new ScitexError(`${path.dirname(file)} does not exist.`, 'Check --root, or run `scitex-data init` first.');
@@ -37,7 +36,7 @@ export function acquireLock(root: string, command: string): Lock {
       } catch {
         /* the holder may not have written its info yet */
       }
-      throw new LockedError(`${holder} holds the lock on ${dataDir(root)}.`, 'Wait for it to finish, then re-run.');
+      throw new LockedError(`${holder} holds the lock on ${what}.`, 'Wait for it to finish, then re-run.');
     }
     throw err;
   }
@@ -53,6 +52,11 @@ export function acquireLock(root: string, command: string): Lock {
       }
     },
   };
+}
+
+/** Takes the per-root lock (data/.scitex-data.lock) or throws LockedError naming the holder. */
+export function acquireLock(root: string, command: string): Lock {
+  return acquireLockAt(lockPath(root), dataDir(root), command);
 }
 
 /** Runs `fn` while holding the lock, releasing it afterwards (also on error). */
