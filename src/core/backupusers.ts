@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { CHUNK } from '../adapters/sink.js';
 import { ARCHIVE_EXT, writeArchive, type Compression } from '../adapters/tarwriter.js';
 import { walkTree } from '../adapters/walk.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256File, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
+import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
 import { usernameProblem, usersDir, validateUsername } from './layout.js';
 import type { Logger, Progress } from './logger.js';
 import { originOf } from './origin.js';
@@ -242,10 +244,23 @@ async function linkIfIntact(prev: { file: string; entry: ManifestUser }, out: st
   if (!problem) {
     await fsp.link(prev.file, out).catch(async () => fsp.copyFile(prev.file, out));
     // Hash the new name: it is the very inode this set will claim.
-    if ((await sha256File(out)) === prev.entry.sha256) return true;
+    if ((await hashFile(out)) === prev.entry.sha256) return true;
     await fsp.rm(out, { force: true });
     problem = 'no longer matches its recorded SHA-256';
   }
   log.warn(`DAMAGED BACKUP: ${prev.file} ${problem}; the set ${path.basename(path.dirname(prev.file))} cannot restore ${username}. A fresh archive is written instead of linking it.`);
   return false;
+}
+
+/** SHA-256 of a file through one reused buffer: re-proving every linked archive keeps memory flat. */
+async function hashFile(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fh = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    for (let n; (n = (await fh.read(buf, 0, CHUNK)).bytesRead) > 0; ) hash.update(buf.subarray(0, n));
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex');
 }
