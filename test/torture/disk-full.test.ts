@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { destroyCluster, startCluster, type TestCluster } from '../../src/devtools/pgcluster.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { trials } from './report.js';
 
@@ -124,4 +125,30 @@ describe('a full disk at every instant of a backup', () => {
       }
     });
   });
+});
+
+describe('a full disk under pg_dump', () => {
+  const PW = 'full-pw';
+  let pg: TestCluster | undefined;
+  beforeAll(async () => {
+    pg = await startCluster();
+    await pg.createOwnedDatabase('scitex_dev', PW, 'scitex_cloud_dev');
+    await pg.sql("CREATE TABLE t AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS v FROM generate_series(1, 20000) g", 'scitex_cloud_dev');
+    await pg.sql('ALTER TABLE t OWNER TO scitex_dev', 'scitex_cloud_dev');
+  }, 120_000);
+  afterAll(() => destroyCluster(pg));
+
+  it('backup db (PostgreSQL, custom and plain): exit 1, one line naming the directory, nothing left', async (ctx) => {
+    if (!canMount) ctx.skip();
+    const env = { SCITEX_CLOUD_DB_HOST_DEV: pg!.host, SCITEX_CLOUD_DB_PORT_DEV: String(pg!.port), SCITEX_CLOUD_DB_PASSWORD_DEV: PW };
+    await trials('full disk at every instant of backup db (PostgreSQL)', 1, 'exit 1 with one "disk is full" line naming the directory; nothing published, no partial file', () => {
+      for (const format of ['custom', 'plain']) {
+        const args = ['backup', 'db', '--format', format];
+        const need = pagesNeeded(args, env);
+        const levels = [0, Math.floor(need / 2), ...Array.from({ length: 5 }, (_, k) => need - 4 + k)];
+        const outcomes = [...new Set(levels.map((l) => Math.max(0, l)))].map((free) => checkRun(args, free, env));
+        expect(outcomes.filter((o) => o === 'full').length).toBeGreaterThanOrEqual(levels.length - 2);
+      }
+    });
+  }, 120_000);
 });
