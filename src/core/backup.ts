@@ -91,13 +91,13 @@ export function diskFullCode(err: unknown): string | null {
 }
 
 /** A full disk, whenever it hits, as one line naming the directory and the next step. */
-export function diskFullError(err: unknown, dir: string): unknown {
+export function diskFullError(err: unknown, dir: string, lost = 'nothing was published'): unknown {
   const code = diskFullCode(err);
   if (!code) return err;
   const p = (err as NodeJS.ErrnoException).path;
   const where = p && !path.resolve(p).startsWith(path.resolve(dir) + path.sep) ? path.dirname(p) : dir;
   return new ScitexError(
-    `No space left in ${where} (${code}): the disk is full; nothing was published.`,
+    `No space left in ${where} (${code}): the disk is full; ${lost}.`,
     'Free space there (or prune old backups), or set --backup-dir / SCITEX_DATA_BACKUP_DIR to a larger volume, then re-run.',
     ExitCode.FAILED,
     { cause: err },
@@ -125,7 +125,10 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
       return withBackupDirLock(cfg.root, dir, () => backUp(cfg, log, opts, result));
     });
   } catch (err) {
-    throw diskFullError(err, dir);
+    // One part may have been published before the disk filled: say which.
+    const db = result.artifacts.find((a) => a.kind !== 'users');
+    const lost = result.usersSet ? `the database backup was not published (the user set ${path.basename(result.usersSet.set)} was)` : db ? `the user set was not published (${path.basename(db.path)} was)` : undefined;
+    throw diskFullError(err, dir, lost);
   }
 }
 
