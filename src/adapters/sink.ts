@@ -26,19 +26,28 @@ export interface Sink {
   reusesChunks: boolean;
 }
 
-/** Waits for a writable to drain, or rejects on its error. */
+/**
+ * Waits for a writable to drain, or rejects when it fails or is destroyed. A stream destroyed by its
+ * consumer (a failed disk write ends the loop that reads the compressor) never emits 'drain' nor
+ * 'error': without the 'close' case the writer would wait forever, Node would find nothing left to do
+ * and exit 0 with nothing published.
+ */
 function drained(w: Writable): Promise<void> {
+  if (w.destroyed) return Promise.reject(w.errored ?? new Error('the archive stream was closed early'));
   return new Promise<void>((resolve, reject) => {
-    const onDrain = () => {
-      w.off('error', onErr);
-      resolve();
-    };
-    const onErr = (e: Error) => {
+    const done = (err?: Error | null) => {
       w.off('drain', onDrain);
-      reject(e);
+      w.off('error', onErr);
+      w.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
     };
+    const onDrain = () => done();
+    const onErr = (e: Error) => done(e);
+    const onClose = () => done(w.errored ?? new Error('the archive stream was closed early'));
     w.once('drain', onDrain);
     w.once('error', onErr);
+    w.once('close', onClose);
   });
 }
 
@@ -89,7 +98,13 @@ export function openSink(file: string, compression: Compression, level: number):
   return {
     async write(b) {
       if (failure) throw failure;
-      if (!current!.input.write(b)) await drained(current!.input); // (racing `done` here would pile up reactions on it)
+      if (!current!.input.write(b)) {
+        // (racing `done` here would pile up reactions on it)
+        await drained(current!.input).catch(async (e) => {
+          await current?.done.catch(() => {});
+          throw failure ?? e;
+        });
+      }
       if (failure) throw failure;
     },
     reusesChunks: compression === 'gzip',
@@ -123,11 +138,18 @@ function openZstdSink(file: string, level: number): Sink {
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd failed: ${err.trim() || `exit ${code}`}`))));
   });
   exited.catch((e) => (failure ??= e));
-  child.stdin!.on('error', (e) => (failure ??= e));
+  let stdinError: Error | undefined;
+  child.stdin!.on('error', (e) => (stdinError ??= e));
+  // A write error on the pipe (EPIPE) only means zstd stopped: its exit status and stderr say why.
+  const failed = async (e: Error): Promise<never> => {
+    await exited.catch(() => {});
+    throw failure ?? e;
+  };
   return {
     async write(b) {
       if (failure) throw failure;
-      if (!child.stdin!.write(b)) await drained(child.stdin!);
+      if (stdinError) await failed(stdinError);
+      if (!child.stdin!.write(b)) await drained(child.stdin!).catch(failed);
       if (failure) throw failure;
     },
     reusesChunks: false,
@@ -135,6 +157,7 @@ function openZstdSink(file: string, level: number): Sink {
     async end() {
       child.stdin!.end();
       await exited;
+      if (stdinError) throw stdinError;
       await fsp.chmod(file, 0o600);
       const hash = crypto.createHash('sha256');
       let size = 0;

@@ -61,8 +61,20 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A reader that went away (`scitex-data list | head -1`) is not a crash: output stops quietly, the
+ * command finishes what it started (a backup is never cut short by its log reader) and keeps its exit code.
+ */
+function tolerateClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}
+
 /** Entry point: parses argv and maps commander's own errors to exit code 2. */
 export async function main(argv: string[]): Promise<void> {
+  tolerateClosedOutput(process.stdout);
+  tolerateClosedOutput(process.stderr);
   const program = buildProgram();
   program.exitOverride();
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

@@ -7,6 +7,7 @@ import type { ResolvedConfig } from './config.js';
 import { ScitexError } from './errors.js';
 import { exists, partialName, timestamp } from './fsafe.js';
 import type { Logger } from './logger.js';
+import { ORIGIN_SUFFIX, originOf, writeOrigin } from './origin.js';
 import { publishFile, type Artifact } from './publish.js';
 
 /** pg_dump output format: custom (-Fc, default) or plain SQL. */
@@ -25,6 +26,17 @@ export async function nextBackupPath(dir: string, series: string, ext: string, n
   }
 }
 
+/** Records the origin, then publishes; on any failure neither the origin file nor the backup is left. */
+async function publishWithOrigin(cfg: ResolvedConfig, tmp: string, final: string): Promise<{ size: number; sha256: string }> {
+  try {
+    await writeOrigin(final, originOf(cfg));
+    return await publishFile(tmp, final);
+  } catch (err) {
+    if (!(await exists(final))) await fsp.rm(final + ORIGIN_SUFFIX, { force: true });
+    throw err;
+  }
+}
+
 /** Backs up the configured database into cfg.backupDir; the caller holds the lock. */
 export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { format?: DumpFormat } = {}): Promise<Artifact> {
   const started = Date.now();
@@ -39,7 +51,7 @@ export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { f
     log.debug(`pg_dump ${connFlags(t).join(' ')} -F ${format === 'custom' ? 'c' : 'p'} -f ${tmp}`);
     try {
       await runPgTool('pg_dump', [...connFlags(t), '-F', format === 'custom' ? 'c' : 'p', '-f', tmp], t);
-      const { size, sha256 } = await publishFile(tmp, final);
+      const { size, sha256 } = await publishWithOrigin(cfg, tmp, final);
       return { kind: 'postgres', path: final, size, sha256, durationMs: Date.now() - started, database: series };
     } finally {
       await fsp.rm(tmp, { force: true });
@@ -54,7 +66,7 @@ export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { f
     if (problems.length) {
       throw new ScitexError(`The snapshot of ${db.path} failed PRAGMA quick_check: ${problems[0]}.`, 'The live database may be damaged: run `scitex-data verify`; nothing was published.');
     }
-    const { size, sha256 } = await publishFile(tmp, final);
+    const { size, sha256 } = await publishWithOrigin(cfg, tmp, final);
     return { kind: 'sqlite', path: final, size, sha256, durationMs: Date.now() - started, database: series };
   } finally {
     for (const f of [tmp, ...sideFilePaths(tmp)]) await fsp.rm(f, { force: true });

@@ -1,7 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { CHUNK } from '../adapters/sink.js';
 import { ARCHIVE_EXT, writeArchive, type Compression } from '../adapters/tarwriter.js';
 import { walkTree } from '../adapters/walk.js';
 import type { ResolvedConfig } from './config.js';
@@ -9,6 +12,7 @@ import { ScitexError, UsageError } from './errors.js';
 import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
 import { usernameProblem, usersDir, validateUsername } from './layout.js';
 import type { Logger, Progress } from './logger.js';
+import { originOf } from './origin.js';
 import type { Artifact } from './publish.js';
 import { listUserSets, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUser } from './userset.js';
 
@@ -61,21 +65,56 @@ export async function listUserDirs(root: string, log: Logger): Promise<string[]>
   return out.sort();
 }
 
-/** Runs `fn` over items with at most `n` at once. */
+/**
+ * Runs `fn` over items with at most `n` at once. After a failure no new item starts, and the first
+ * error is thrown only once every running item has settled: the caller's cleanup must not race
+ * workers still writing (that left a partial set behind and reported ENOTEMPTY instead of the cause).
+ */
 export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
+  let first: unknown;
   const workers = Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (err) {
+        if (!failed) first = err;
+        failed = true;
+      }
+    }
   });
   await Promise.all(workers);
+  if (failed) throw first;
 }
 
-/** Archives users into a new set `users_<ts>/` in the backup directory; the caller holds the lock. */
-export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersBackupOptions = {}): Promise<UsersBackupResult> {
+/**
+ * Checks a users backup before anything is written (by it or by the database backup that runs first):
+ * the level, the tool the compression needs, the users directory and every named user.
+ */
+export async function checkUsersBackup(root: string, opts: UsersBackupOptions): Promise<void> {
   const compression = opts.compression ?? 'gzip';
   const level = opts.level ?? DEFAULT_LEVEL[compression];
   if (compression === 'gzip' && (level < 0 || level > 9)) throw new UsageError(`--level ${level} is out of range for gzip.`, 'Use 1 (fastest) to 9 (smallest).');
   if (compression === 'zstd' && (level < 1 || level > 19)) throw new UsageError(`--level ${level} is out of range for zstd.`, 'Use 1 (fastest) to 19 (smallest).');
+  if (compression === 'zstd' && spawnSync('zstd', ['--version'], { stdio: 'ignore' }).error) throw new UsageError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.');
+  const dir = usersDir(root);
+  try {
+    await fsp.access(dir, fs.constants.R_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw new ScitexError(`Cannot read ${dir} (${(err as NodeJS.ErrnoException).code}).`, 'Check --root, or run `scitex-data init` / `scitex-data migrate` first.', 2, { cause: err });
+  }
+  for (const n of new Set((opts.usernames ?? []).map(validateUsername))) {
+    const st = await fsp.lstat(path.join(dir, n)).catch(() => null);
+    if (!st?.isDirectory()) throw new UsageError(`There is no user directory data/users/${n}.`, 'Run `scitex-data list` or check the name; nothing was backed up.');
+  }
+}
+
+/** Archives users into a new set `users_<ts>/` in the backup directory; the caller holds the lock. */
+export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersBackupOptions = {}): Promise<UsersBackupResult> {
+  await checkUsersBackup(cfg.root, opts);
+  const compression = opts.compression ?? 'gzip';
+  const level = opts.level ?? DEFAULT_LEVEL[compression];
   const root = cfg.root;
   const all = await listUserDirs(root, log);
   let names = all;
@@ -118,7 +157,7 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
     progress.done();
     users.sort((a, b) => a.username.localeCompare(b.username));
     const partial = users.some((u) => u.changed.length > 0);
-    const manifest: Manifest = { format: MANIFEST_FORMAT, timestamp: ts, created: new Date().toISOString(), compression, level, partial, ...(opts.usernames?.length ? { selection: names } : {}), users, skipped };
+    const manifest: Manifest = { format: MANIFEST_FORMAT, timestamp: ts, created: new Date().toISOString(), compression, level, partial, ...(opts.usernames?.length ? { selection: names } : {}), users, skipped, origin: originOf(cfg) };
     await writeFileAtomic(path.join(work, 'MANIFEST.json'), JSON.stringify(manifest, null, 2) + '\n');
     // SHA256SUMS last inside the set: `sha256sum -c SHA256SUMS` works without scitex-data.
     await writeFileAtomic(path.join(work, 'SHA256SUMS'), users.map((u) => sha256sumLine(u.sha256, u.archive)).join(''));
@@ -178,15 +217,9 @@ async function archiveUser(root: string, username: string, work: string, job: Ar
     }
     if (attempt === 1) for (const s of walk.skipped) skipped.push({ user: username, path: s.rel, reason: s.reason });
     const base = { username, archive, files: walk.files, bytes: walk.bytes, fingerprint: walk.fingerprint };
-    if (prev && prev.entry.fingerprint === walk.fingerprint) {
-      const st = await fsp.stat(prev.file).catch(() => null);
-      if (st && st.size === prev.entry.size) {
-        // Unchanged since the previous set: share its archive (a hard link costs no space and keeps
-        // this set complete on its own, also after the older set is pruned).
-        await fsp.link(prev.file, out).catch(async () => fsp.copyFile(prev.file, out));
-        progress.tick(walk.bytes, walk.files);
-        return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, reused: true, changed: [] };
-      }
+    if (prev && prev.entry.fingerprint === walk.fingerprint && (await linkIfIntact(prev, out, username, log))) {
+      progress.tick(walk.bytes, walk.files);
+      return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, reused: true, changed: [] };
     }
     await fsp.rm(out, { force: true });
     const r = await writeArchive(dir, walk.entries, `data/users/${username}`, out, compression, level, (n, f) => attempt === 1 && progress.tick(n, f));
@@ -197,4 +230,37 @@ async function archiveUser(root: string, username: string, work: string, job: Ar
     }
     log.warn(`user ${username}: ${r.changed.slice(0, 5).join(', ')} changed while read; retrying this user once.`);
   }
+}
+
+/**
+ * Shares the previous archive of an unchanged user (a hard link costs no space and keeps this set
+ * complete on its own, also after the older set is pruned), but only once the linked bytes are proven
+ * to still match the recorded SHA-256: a bit flip in an old archive must not be carried into every later
+ * set. The cost is one read of each linked archive (see the bench); changed users are not hashed twice.
+ */
+async function linkIfIntact(prev: { file: string; entry: ManifestUser }, out: string, username: string, log: Logger): Promise<boolean> {
+  const st = await fsp.stat(prev.file).catch(() => null);
+  let problem = !st ? 'is missing' : st.size !== prev.entry.size ? `has ${st.size} bytes, not the recorded ${prev.entry.size}` : '';
+  if (!problem) {
+    await fsp.link(prev.file, out).catch(async () => fsp.copyFile(prev.file, out));
+    // Hash the new name: it is the very inode this set will claim.
+    if ((await hashFile(out)) === prev.entry.sha256) return true;
+    await fsp.rm(out, { force: true });
+    problem = 'no longer matches its recorded SHA-256';
+  }
+  log.warn(`DAMAGED BACKUP: ${prev.file} ${problem}; the set ${path.basename(path.dirname(prev.file))} cannot restore ${username}. A fresh archive is written instead of linking it.`);
+  return false;
+}
+
+/** SHA-256 of a file through one reused buffer: re-proving every linked archive keeps memory flat. */
+async function hashFile(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fh = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    for (let n; (n = (await fh.read(buf, 0, CHUNK)).bytesRead) > 0; ) hash.update(buf.subarray(0, n));
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex');
 }

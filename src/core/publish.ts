@@ -25,7 +25,12 @@ export async function publishFile(tmp: string, final: string): Promise<{ size: n
   await fsyncFile(tmp);
   const sha256 = await sha256File(tmp);
   await writeFileAtomic(final + CHECKSUM_SUFFIX, sha256sumLine(sha256, path.basename(final)));
-  await fsp.rename(tmp, final);
+  try {
+    await fsp.rename(tmp, final);
+  } catch (err) {
+    await fsp.rm(final + CHECKSUM_SUFFIX, { force: true }); // no checksum without its backup
+    throw err;
+  }
   await fsyncDir(path.dirname(final));
   const size = (await fsp.stat(final)).size;
   return { size, sha256 };

@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import { databaseSeries } from './backupdb.js';
 import { restorePostgres } from './restorepg.js';
 import { restoreSqlite } from './restoresqlite.js';
+import { ownBackup } from './origin.js';
 
 /** Options of `restore db`. */
 export interface DbRestoreOptions {
@@ -86,7 +87,7 @@ export async function selectDbBackup(cfg: ResolvedConfig, opts: { from?: string;
       'Run `scitex-data list` to see the backups, or pass --from <file>.',
     );
   }
-  return pick.path;
+  return ownBackup(cfg, pick.path);
 }
 
 /** Refuses a backup whose checksum does not match (or is missing, unless allowed). */

@@ -11,6 +11,7 @@ import type { Logger, Progress } from './logger.js';
 import { pool, WORK_DIR_NAME } from './backupusers.js';
 import { listUserSets, readManifest, type Manifest, type ManifestUser } from './userset.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
+import { ownBackup } from './origin.js';
 
 /** Options of `restore users`. */
 export interface UsersRestoreOptions {
@@ -74,7 +75,7 @@ async function selectSet(cfg: ResolvedConfig, opts: UsersRestoreOptions): Promis
     }
     setDir = pick.path;
   }
-  const manifest = readManifest(setDir);
+  const manifest = readManifest(ownBackup(cfg, setDir, !!opts.from));
   let users = manifest.users;
   if (onlyArchive) users = users.filter((u) => u.archive === onlyArchive);
   if (wanted) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Compression } from '../adapters/tarwriter.js';
 import { listBackups } from './catalog.js';
 import { ScitexError } from './errors.js';
+import type { Origin } from './origin.js';
 
 /** Format tag of MANIFEST.json in a user backup set. */
 export const MANIFEST_FORMAT = 'scitex-data-users/1';
@@ -34,6 +35,8 @@ export interface Manifest {
   selection?: string[];
   users: ManifestUser[];
   skipped: { user: string; path: string; reason: string }[];
+  /** The root and environment that made the set (absent in sets made before it was recorded). */
+  origin?: Origin;
 }
 
 /** Reads and sanity-checks a set's manifest. */
