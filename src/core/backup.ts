@@ -123,7 +123,7 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   if (opts.dryRun) return result;
   try {
     return await withLock(cfg.root, 'backup', async () => {
-      await ensurePrivateDir(dir);
+      await ensurePrivateDir(dir, dataDir(cfg.root)); // no link followed below data/ (the app user writes there)
       return withBackupDirLock(cfg.root, dir, () => backUp(cfg, log, opts, result));
     });
   } catch (err) {

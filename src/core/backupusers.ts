@@ -10,7 +10,7 @@ import { walkTree } from '../adapters/walk.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
 import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
-import { usernameProblem, usersDir, validateUsername } from './layout.js';
+import { dataDir, usernameProblem, usersDir, validateUsername } from './layout.js';
 import type { Logger, Progress } from './logger.js';
 import { originOf } from './origin.js';
 import type { Artifact } from './publish.js';
@@ -123,7 +123,7 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
     for (const n of names) if (!all.includes(n)) throw new UsageError(`There is no user directory data/users/${n}.`, 'Run `scitex-data list` or check the name.');
   }
   const backupDir = cfg.backupDir.value;
-  await ensurePrivateDir(backupDir);
+  await ensurePrivateDir(backupDir, dataDir(cfg.root));
   const previous = await previousArchives(backupDir, compression, level);
   // Two runs within one second (tests, a manual run after cron) take the next free second.
   let at = Date.now();

@@ -50,7 +50,8 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
   const result: InitResult = { created: [], existing: [], changes: [], gitignore: 'unchanged', dryRun: !!opts.dryRun };
   for (const rel of ['data', 'data/db', ...LAYOUT_DIRS]) {
     const abs = path.join(absRoot, rel);
-    const st = await fsp.lstat(abs).catch(() => null);
+    // data/ itself may be the operator's symlink to another volume; below it, the app's user could plant links.
+    const st = await (rel === 'data' ? fsp.stat(abs) : fsp.lstat(abs)).catch(() => null);
     if (st && !st.isDirectory()) throw new UsageError(`${rel} exists but is not a directory${st.isSymbolicLink() ? ' (a symlink)' : ''}.`, 'Move it aside, then re-run init.');
     const priv = (BACKUP_DIRS as readonly string[]).includes(rel);
     if (st) {
@@ -58,7 +59,7 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
       // Only the backup directory is ours to tighten; the app's directories keep whatever mode it relies on.
       if (priv && (st.mode & 0o077) !== 0) {
         result.changes.push(`chmod 700 ${rel} (was ${(st.mode & 0o777).toString(8)}: backups hold secrets)`);
-        if (!opts.dryRun) ensurePrivateDirSync(abs, absRoot);
+        if (!opts.dryRun) ensurePrivateDirSync(abs, path.join(absRoot, 'data'));
       }
       continue;
     }
@@ -68,7 +69,7 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
       ? `mkdir ${rel} (0700, owned by the user running scitex-data: backups hold secrets)`
       : `mkdir ${rel} (0755, owner ${parent.uid}:${parent.gid} like ${path.dirname(rel)}/)`);
     if (!opts.dryRun) {
-      if (priv) ensurePrivateDirSync(abs, absRoot);
+      if (priv) ensurePrivateDirSync(abs, path.join(absRoot, 'data'));
       else mkdirLikeParent(abs, 0o755);
     }
   }

@@ -77,8 +77,8 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     // old data/backups/.gitkeep moves in rather than colliding with a new one.
     // Created like their parent (the app's owner, 0755); only the backup directory is private.
     for (const d of LAYOUT_DIRS) {
-      if ((BACKUP_DIRS as readonly string[]).includes(d)) ensurePrivateDirSync(path.join(root, d), root);
-      else mkdirsLikeParent(root, path.join(root, d));
+      if ((BACKUP_DIRS as readonly string[]).includes(d)) ensurePrivateDirSync(path.join(root, d), dataDir(root));
+      else mkdirsLikeParent(dataDir(root), path.join(root, d));
     }
     let moved = 0;
     const progress = log.progress('migrate', plan.steps.reduce((t, s) => t + (s.crossDevice ? s.size ?? 0 : 0), 0), plan.steps.length);

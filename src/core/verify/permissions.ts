@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config.js';
-import { APP_DIRS, BACKUP_DIRS } from '../layout.js';
+import { APP_DIRS, BACKUP_DIRS, dataDir } from '../layout.js';
 import { ensurePrivateDirSync, openDirNoFollow } from '../nofollow.js';
 import { isSqliteFileName, isSideFileName } from '../sqliterules.js';
 import { fail, pass, some, type Check } from './types.js';
@@ -78,7 +78,7 @@ export function backupPermissionChecks(cfg: ResolvedConfig): Check[] {
   const out: Check[] = [
     open.length
       ? fail('permissions.backup-directory', `readable by others: ${some(open.map((d) => path.relative(cfg.root, d) || d))}`, 'Run `scitex-data verify --fix` (chmod 700).', {
-          fix: { describe: open.map((d) => `chmod 700 ${d}`), apply: async () => { for (const d of open) ensurePrivateDirSync(d, cfg.root); } },
+          fix: { describe: open.map((d) => `chmod 700 ${d}`), apply: async () => { for (const d of open) ensurePrivateDirSync(d, dataDir(cfg.root)); } },
         })
       : pass('permissions.backup-directory', 'the backup directory is private (0700)'),
   ];
