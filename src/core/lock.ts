@@ -43,10 +43,17 @@ function writeInfo(file: string, text: string): void {
   const fd = fs.openSync(tmp, 'wx', 0o600);
   try {
     fs.writeSync(fd, text);
-  } finally {
     fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(tmp, { force: true }); // a full disk must not leave our temp name behind
+    throw err;
   }
-  fs.renameSync(tmp, file);
 }
 
 /** The first 4 KiB of a file, not following a link (the .info file is written by whoever holds the lock). */

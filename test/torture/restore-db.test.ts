@@ -48,7 +48,11 @@ function state(file: string): { a: number; b: number; ok: string } {
 }
 
 function restore(root: string): { code: number; doc: { safetyCopy: string | null; safetyFiles: string[] }; stderr: string } {
-  const r = cli(['--root', root, '--json', 'restore', 'db', '--yes'], { env });
+  // Each trial is a copy of the template's tree, i.e. another root: its backup is named with --from,
+  // as restore requires for a backup made by another root.
+  const backups = path.join(root, 'data/db/backups');
+  const from = path.join(backups, fs.readdirSync(backups).find((n) => n.endsWith('.db'))!);
+  const r = cli(['--root', root, '--json', 'restore', 'db', '--yes', '--from', from], { env });
   return { code: r.code, doc: r.code === 0 ? JSON.parse(r.stdout) : null, stderr: r.stderr };
 }
 

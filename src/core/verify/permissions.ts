@@ -46,7 +46,8 @@ function needsOf(root: string, rel: string, dataOwner: fs.Stats): Need[] {
  * directory and files are the only private things.
  */
 export function appDirCheck(root: string): Check {
-  const dataOwner = fs.statSync(path.join(root, 'data'));
+  const dataOwner = fs.statSync(path.join(root, 'data'), { throwIfNoEntry: false });
+  if (!dataOwner) return pass('permissions.app-directories', 'no data/ directory (see layout.directories)');
   const broken: { rel: string; st: fs.Stats; who: Need[] }[] = [];
   for (const rel of APP_DIRS) {
     const st = fs.lstatSync(path.join(root, rel), { throwIfNoEntry: false });
