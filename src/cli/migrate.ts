@@ -19,9 +19,11 @@ interface MigrateFlags {
 
 function printPlan(ctx: Ctx, plan: Plan): void {
   for (const s of plan.steps) {
+    if (s.from) continue; // the second half of a set-aside user's move, printed with the first
     const size = s.size === null ? '' : ` (${human(s.size)})`;
     const how = s.identical ? ' [identical copy exists: source dropped]' : s.crossDevice ? ' [copy + verify across filesystems]' : '';
-    ctx.say(s.what === 'rmdir' ? `  remove empty ${s.src}/` : `  ${s.what.padEnd(10)} ${s.src} -> ${s.dst}${size}${how}`);
+    const dst = s.aside ? `${plan.steps.find((x) => x.from === s.src)?.dst} (first set aside as ${s.dst}: the new layout needs ${s.src})` : s.dst;
+    ctx.say(s.what === 'rmdir' ? `  remove empty ${s.src}/` : `  ${s.what.padEnd(10)} ${s.src} -> ${dst}${size}${how}`);
   }
   for (const l of plan.left) ctx.say(`  ${ctx.c.dim('stays')}      ${l.entry}: ${l.reason}`);
   for (const u of plan.unknown) ctx.say(`  ${ctx.c.yellow('unknown')}    ${u.entry}: ${u.reason}`);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { openFilesOf } from '../adapters/procfs.js';
 
 /**
  * The one owner of SQLite's side-file rules, used by migrate (forward and rollback), backup and restore.
@@ -52,4 +53,38 @@ export function hasHotJournal(db: string): boolean {
 /** A database file and its existing side files, relative to `base`, in the order they should move. */
 export function databaseFamily(base: string, relDb: string): string[] {
   return [relDb, ...presentSideFiles(path.join(base, relDb)).map((p) => path.relative(base, p))];
+}
+
+const lexists = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+
+/**
+ * Why a database may not move now from `fromRel` to `toRel` (paths relative to `base`), checked before anything
+ * moves (migrate forward and --rollback): a process holds it or a side file open; a hot journal waits at either
+ * place (moving would part it from its database, whose file then holds uncommitted pages); or side files
+ * already sit at the destination without their database, where the moved database would be joined with them.
+ */
+export function databaseMoveProblems(base: string, fromRel: string, toRel: string): string[] {
+  const from = path.join(base, fromRel);
+  const to = path.join(base, toRel);
+  const problems: string[] = [];
+  const holders = openFilesOf([from, ...sideFilePaths(from), to, ...sideFilePaths(to)]);
+  if (holders.length) problems.push(`${path.relative(base, holders[0]!.file)} is in use by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}: stop the app first.`);
+  for (const rel of [fromRel, toRel]) {
+    if (hasHotJournal(path.join(base, rel))) problems.push(`${rel} has a hot journal (${rel}-journal): a writer died mid-transaction; open it once with the app or sqlite3 to recover it, then re-run.`);
+  }
+  if (lexists(from) && !lexists(to)) {
+    for (const p of presentSideFiles(to)) problems.push(`${path.relative(base, p)} exists without its database: ${fromRel} would be joined with it; move it aside first.`);
+  }
+  return problems;
+}
+
+/** The moves that carry a database and its existing side files from `fromDb` to `toDb`: the database first. */
+export function familyMoves(fromDb: string, toDb: string): [string, string][] {
+  return [[fromDb, toDb], ...presentSideFiles(fromDb).map((p): [string, string] => [p, toDb + p.slice(fromDb.length)])];
+}
+
+/** The database a side-file name belongs to (`x.db-wal` -> `x.db`), or the name itself. */
+export function databaseOf(name: string): string {
+  const s = SQLITE_SIDE_SUFFIXES.find((x) => name.endsWith(x));
+  return s ? name.slice(0, -s.length) : name;
 }
