@@ -42,10 +42,10 @@ export function makeAuthDb(file: string, users: string[], mode: 'delete' | 'wal'
 }
 
 /** Row count of a table, read from a private copy of the database and its side files (the original stays untouched). */
-export function countRows(file: string, table: string): number {
+export function countRows(file: string, table: string, sides = ['-wal', '-journal']): number {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-count-'));
   try {
-    for (const s of ['', '-wal', '-journal']) if (fs.existsSync(file + s)) fs.copyFileSync(file + s, path.join(dir, 'c.db' + s));
+    for (const s of ['', ...sides]) if (fs.existsSync(file + s)) fs.copyFileSync(file + s, path.join(dir, 'c.db' + s));
     const db = new Database(path.join(dir, 'c.db'));
     try {
       return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
