@@ -15,7 +15,7 @@ const there = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== unde
 const isMainDb = (s: Step) => s.what === 'database' && !isSideFileName(s.src);
 
 /** Puts an interrupted or completed migration back to the old layout, step by step in reverse. */
-export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: { dryRun?: boolean } = {}): Promise<{ undone: number; restored: string[] }> {
+export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: { dryRun?: boolean; onRecord?: (records: number) => void } = {}): Promise<{ undone: number; restored: string[] }> {
   const root = cfg.root;
   const j = readJournal(root);
   if (!j) throw new ScitexError('There is no migration to roll back (no journal in data/).', 'Nothing was changed.', 2);
@@ -40,6 +40,7 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
   if (opts.dryRun) return { undone: todo.length, restored };
   const mains = new Set(j.plan.steps.filter(isMainDb).map((s) => s.src));
   const journal = new Journal(root, false);
+  let records = 0;
   try {
     for (const e of [...j.edited].reverse()) {
       const file = abs(e.file);
@@ -57,6 +58,7 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
         for (const [from, to] of familyMoves(abs(s.dst), abs(s.src))) await moveBack(from, to);
       } else await undoStep(root, s);
       journal.append({ t: 'undone', id: s.id });
+      opts.onRecord?.(++records);
       log.debug(`moved back ${s.dst} -> ${s.src}`);
     };
     for (const s of rest) await undo(s);
