@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ScitexError } from '../core/errors.js';
+import { sideFilePaths } from '../core/sqliterules.js';
 
 /** Opens a database read-only, failing clearly when it is missing or not SQLite. */
 export function openReadOnly(file: string): Database.Database {
@@ -150,6 +151,15 @@ function copyRegularFile(file: string, dest: string): boolean {
  * back); `immutable=1` would miss the -wal, and this build of SQLite takes no URI filenames.
  */
 export function withPrivateCopy<T>(file: string, fn: (db: Database.Database) => T): T {
+  if (fs.lstatSync(file).isFile() && !isWalMode(file) && !sideFilePaths(file).some((p) => fs.existsSync(p))) {
+    // A rollback-journal database without side files is read in place, read-only: that creates nothing.
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-read-'));
   try {
     const copy = path.join(dir, 'copy.db');

@@ -13,7 +13,7 @@ afterAll(() => {
 });
 
 /**
- * An old tree whose users are evidenced only by auth_user in WAL-mode databases: one closed cleanly (no -wal,
+ * An old tree whose users are evidenced only by auth_user: in a rollback-journal database, and in WAL ones: one closed cleanly (no -wal,
  * no -shm: opening it in place creates both), one whose app died (its auth_user row sits only in the -wal).
  */
 function walTree(): string {
@@ -22,7 +22,7 @@ function walTree(): string {
   const data = path.join(root, 'data');
   fs.mkdirSync(data);
   makeAuthDb(path.join(data, 'scitex_cloud.db'), ['bob'], 'wal');
-  makeAuthDb(path.join(root, 'scitex_cloud_dev.db'), ['dave'], 'wal');
+  makeAuthDb(path.join(root, 'scitex_cloud_dev.db'), ['dave']); // rollback-journal mode: read in place
   const code = `
     const db = new (require('better-sqlite3'))(process.argv[1]);
     db.pragma('journal_mode = WAL');
