@@ -74,6 +74,25 @@ describe('migrate: users named like folders of the layout', () => {
     expect(unlocked(exactSnapshot(root))).toEqual(snap);
   });
 
+  it('--rollback stops before moving anything when the old places are taken again', () => {
+    const root = namedTree(['db']);
+    expect(cli(['--root', root, 'migrate', '--yes'], { env }).code).toBe(0);
+    // The app, on the new layout, created a database where user "db" would go back, and a new data/alice.
+    fs.writeFileSync(path.join(root, 'data/db/sqlite/new.db'), '');
+    fs.mkdirSync(path.join(root, 'data/alice'));
+    const unlocked = (snap: Record<string, string>) => Object.fromEntries(Object.entries(snap).filter(([k]) => k !== 'data' && !k.startsWith('data/.scitex-data.lock')));
+    const snap = unlocked(exactSnapshot(root));
+    const r = cli(['--root', root, 'migrate', '--rollback', '--yes'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Rollback stopped before moving anything: data\/alice exists again while data\/users\/alice is to move back there.*\(1 more problem/);
+    expect(unlocked(exactSnapshot(root))).toEqual(snap);
+    fs.rmdirSync(path.join(root, 'data/alice'));
+    const snap2 = unlocked(exactSnapshot(root));
+    const again = cli(['--root', root, 'migrate', '--rollback', '--yes'], { env });
+    expect(again.stderr).toMatch(/data\/db\/sqlite\/new\.db appeared after the migration: user "db" cannot get data\/db back/);
+    expect(unlocked(exactSnapshot(root))).toEqual(snap2);
+  });
+
   it('survives SIGKILL after every journal record with users named db and users: a re-run finishes, --rollback gives them back', () => {
     const template = namedTree(['db', 'users']);
     const before = exactSnapshot(template);

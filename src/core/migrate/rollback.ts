@@ -32,7 +32,7 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
   // Set-aside users go back last: the layout folder that took their name must be gone first.
   const asides = todo.filter((s) => s.aside);
   const rest = todo.filter((s) => !s.aside);
-  const problems = [...todo.filter(isMainDb).flatMap((s) => databaseMoveProblems(root, s.dst, s.src)), ...layoutProblems(root, j.plan, todo)];
+  const problems = [...todo.filter(isMainDb).flatMap((s) => databaseMoveProblems(root, s.dst, s.src)), ...rollbackProblems(root, j.plan, todo)];
   if (problems.length) {
     throw new ScitexError(`Rollback stopped before moving anything: ${problems[0]}${problems.length > 1 ? ` (${problems.length - 1} more problem(s) after it)` : ''}`, 'Nothing was changed.');
   }
@@ -56,7 +56,8 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
         // Moves with its database (below), never on its own: a kill between the two must not part them.
       } else if (isMainDb(s) && !s.identical) {
         for (const [from, to] of familyMoves(abs(s.dst), abs(s.src))) await moveBack(from, to);
-      } else await undoStep(root, s);
+      } else if (s.aside) await moveBack(abs(s.dst), abs(s.src));
+      else await undoStep(root, s);
       journal.append({ t: 'undone', id: s.id });
       opts.onRecord?.(++records);
       log.debug(`moved back ${s.dst} -> ${s.src}`);
@@ -95,10 +96,11 @@ async function undoStep(root: string, s: Step): Promise<void> {
 }
 
 /**
- * What stops a set-aside user from getting their old name back: the layout folder there must hold nothing
- * but the migration's own folders, .gitkeep files and entries this rollback moves away (with side files).
+ * What stops the rollback before anything moves: an entry back at its old place, or, for a set-aside user,
+ * anything in the layout folder that took their name but the migration's own folders, .gitkeep files and
+ * entries this rollback moves away (with side files).
  */
-function layoutProblems(root: string, plan: Plan, todo: Step[]): string[] {
+function rollbackProblems(root: string, plan: Plan, todo: Step[]): string[] {
   const leaving = new Set<string>();
   for (const s of todo) {
     leaving.add(s.dst);
@@ -106,6 +108,13 @@ function layoutProblems(root: string, plan: Plan, todo: Step[]): string[] {
   }
   const created = new Set(plan.layoutCreated ?? []);
   const problems: string[] = [];
+  for (const s of todo) {
+    // Something at the old place again (the app recreated it) would be left there while the moved entry
+    // stayed in the new layout: a "successful" rollback that gave nothing back.
+    if (!s.aside && !s.identical && s.what !== 'rmdir' && there(path.join(root, s.src)) && there(path.join(root, s.dst))) {
+      problems.push(`${s.src} exists again while ${s.dst} is to move back there; move one of them aside first.`);
+    }
+  }
   const visit = (rel: string, user: string) => {
     const st = fs.lstatSync(path.join(root, rel), { throwIfNoEntry: false });
     if (!st || leaving.has(rel)) return;
@@ -115,7 +124,7 @@ function layoutProblems(root: string, plan: Plan, todo: Step[]): string[] {
       problems.push(`${rel} appeared after the migration: user "${user}" cannot get data/${user} back; move it out of data/${user} first.`);
     }
   };
-  for (const s of todo.filter((x) => x.aside)) if (there(path.join(root, s.dst))) visit(s.src, path.basename(s.src));
+  for (const s of todo.filter((x) => x.aside)) visit(s.src, path.basename(s.src));
   return problems;
 }
 
@@ -123,8 +132,7 @@ function layoutProblems(root: string, plan: Plan, todo: Step[]): string[] {
 async function removeCreated(root: string, created: string[]): Promise<void> {
   for (const rel of [...created].sort((a, b) => b.split('/').length - a.split('/').length)) {
     const dir = path.join(root, rel);
-    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-    if (!st?.isDirectory()) continue; // never through a symlink
+    if (!realDirChain(root, rel)) continue; // never through a symlink
     const keep = fs.lstatSync(path.join(dir, '.gitkeep'), { throwIfNoEntry: false });
     if (keep?.isFile() && keep.size === 0 && fs.readdirSync(dir).length === 1) await fsp.unlink(path.join(dir, '.gitkeep'));
     try {
@@ -135,4 +143,14 @@ async function removeCreated(root: string, created: string[]): Promise<void> {
       // the name back is refused by moveBack with a one-line error.
     }
   }
+}
+
+/** True when every component of `rel` below `root` is a real directory (no symlink anywhere on the way). */
+function realDirChain(root: string, rel: string): boolean {
+  let p = root;
+  for (const part of rel.split('/')) {
+    p = path.join(p, part);
+    if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) return false;
+  }
+  return true;
 }
