@@ -122,3 +122,34 @@ describe('migrate --dry-run on WAL databases', () => {
     });
   });
 });
+
+describe('a migrate journal planted by the app user', () => {
+  it('is never trusted nor written through: a symlink, a foreign owner, a forged path', async () => {
+    await trials('planted migrate journal (symlink, foreign owner, forged paths)', 3, 'refused with one line; the file it points at and the tree stay untouched', (i) => {
+      const root = copy();
+      const victim = path.join(tempDir('scitex-victim-'), 'precious');
+      try {
+        fs.writeFileSync(victim, 'root-owned secret\n', { mode: 0o600 });
+        const j = journal(root);
+        const forged = (src: string) => JSON.stringify({ t: 'plan', plan: { version: 1, created: '', steps: [{ id: 0, what: 'user', src, dst: 'data/users/alice.smith', size: null }], left: [], unknown: [], settings: [], gitignore: 'unchanged', conflicts: [], warnings: [], users: [] } }) + '\n' + JSON.stringify({ t: 'done', id: 0 }) + '\n';
+        if (i === 0) fs.symlinkSync(victim, j); // a fresh run would truncate what it points at
+        else if (i === 1) {
+          fs.writeFileSync(j, forged('data/alice.smith'));
+          fs.chownSync(j, 65534, 65534); // written by the app user, not by whoever runs scitex-data
+        } else fs.writeFileSync(j, forged(path.relative(root, victim))); // a path migrate never moves
+        const snap = data(exactSnapshot(root));
+        for (const args of [['migrate', '--yes'], ['migrate', '--rollback', '--yes'], ['migrate', '--dry-run']]) {
+          const r = cli(['--root', root, ...args], { env });
+          expect([i, args, r.code]).toEqual([i, args, 1]);
+          expect(r.stderr).toMatch(/refusing to trust/);
+          expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        }
+        expect(fs.readFileSync(victim, 'utf8')).toBe('root-owned secret\n');
+        expect(data(exactSnapshot(root))).toEqual(snap);
+      } finally {
+        fs.rmSync(root, { recursive: true, force: true });
+        fs.rmSync(path.dirname(victim), { recursive: true, force: true });
+      }
+    });
+  });
+});
