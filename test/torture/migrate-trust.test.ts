@@ -21,6 +21,9 @@ beforeAll(() => {
   for (const [i, n] of NAMED.entries()) makeUser(path.join(template, 'data'), n, 10 + i);
   fs.mkdirSync(path.join(template, 'data/users/users'));
   fs.writeFileSync(path.join(template, 'data/users/users/notes.txt'), 'a folder of user "users"');
+  // The old backups folder belongs to the app user with its own mode: --rollback recreates it as it was.
+  fs.chmodSync(path.join(template, 'data/backups'), 0o750);
+  fs.chownSync(path.join(template, 'data/backups'), 1000, 1000);
   before = snapshotTree(template);
 });
 afterAll(() => fs.rmSync(template, { recursive: true, force: true }));

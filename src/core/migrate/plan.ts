@@ -102,6 +102,9 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
           plan.steps[plan.steps.length - 1]!.mode = fs.lstatSync(path.join(abs, c)).mode & 0o7777;
         }
         add('rmdir', 'data/backups', '');
+        // --rollback recreates the folder as it was (mode and owner), not as root's umask would make it.
+        const st = fs.lstatSync(abs);
+        Object.assign(plan.steps[plan.steps.length - 1]!, { mode: st.mode & 0o7777, owner: [st.uid, st.gid] });
       } else add('migrations', `data/${n}`, `data/db/migrations_archive/${n}`);
     } else {
       plan.unknown.push({ entry: `data/${n}/`, reason: `no evidence it is a user (no workspace_info.json, not in auth_user): if it is one, re-run with --user ${n}; otherwise move it out of data/` });

@@ -86,7 +86,13 @@ async function moveBack(from: string, to: string): Promise<void> {
 async function undoStep(root: string, s: Step): Promise<void> {
   const src = path.join(root, s.src);
   const dst = path.join(root, s.dst);
-  if (s.what === 'rmdir') await fsp.mkdir(src, { recursive: true });
+  if (s.what === 'rmdir') {
+    if (!there(src)) {
+      await fsp.mkdir(src, { mode: 0o700 });
+      if (s.owner && process.getuid?.() === 0) await fsp.lchown(src, s.owner[0], s.owner[1]);
+      await fsp.chmod(src, s.mode ?? 0o755);
+    }
+  }
   else if (s.identical) {
     if (!fs.existsSync(src)) await fsp.copyFile(dst, src);
   } else if (there(dst) && !there(src)) {

@@ -89,7 +89,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     // old data/backups/.gitkeep moves in rather than colliding with a new one.
     for (const d of LAYOUT_DIRS) await fsp.mkdir(path.join(root, d), { recursive: true });
     for (const d of PRIVATE_DIRS) await fsp.chmod(path.join(root, d), 0o700);
-    let moved = setAside;
+    let moved = 0;
     const progress = log.progress('migrate', plan.steps.reduce((t, s) => t + (s.crossDevice ? s.size ?? 0 : 0), 0), plan.steps.length);
     for (const s of plan.steps) {
       if (done.has(s.id)) continue;
@@ -136,7 +136,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     }
     journal.append({ t: 'complete', at: new Date().toISOString() }, true);
     durable();
-    return { moved, edited, resumed };
+    return { moved: moved + setAside, edited, resumed };
   } finally {
     journal.close();
   }

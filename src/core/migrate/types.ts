@@ -17,8 +17,10 @@ export interface Step {
   aside?: boolean;
   /** For the second step of a set-aside user: where the user was (src is the temporary name). */
   from?: string;
-  /** Mode of a backup file before the move made it private (restored by --rollback). */
+  /** Mode of a backup file before the move made it private, or of a removed folder (restored by --rollback). */
   mode?: number;
+  /** Owner and group of a removed folder (restored by --rollback). */
+  owner?: [number, number];
 }
 
 /** An entry that stays where it is, and why. */
