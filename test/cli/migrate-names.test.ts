@@ -74,6 +74,18 @@ describe('migrate: users named like folders of the layout', () => {
     expect(unlocked(exactSnapshot(root))).toEqual(snap);
   });
 
+  it('refuses a planted data/db symlink: the layout is never created or filled through a link', () => {
+    const root = namedTree([]);
+    const elsewhere = tempDir('scitex-elsewhere-');
+    work.push(elsewhere);
+    fs.symlinkSync(elsewhere, path.join(root, 'data/db'));
+    const r = cli(['--root', root, 'migrate', '--yes'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/data\/db is a symlink/);
+    expect(fs.readdirSync(elsewhere)).toEqual([]);
+    expect(fs.existsSync(path.join(root, 'data/scitex_cloud.db'))).toBe(true);
+  });
+
   it('--rollback stops before moving anything when the old places are taken again', () => {
     const root = namedTree(['db']);
     expect(cli(['--root', root, 'migrate', '--yes'], { env }).code).toBe(0);

@@ -58,6 +58,10 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
     return plan;
   }
   if (fs.lstatSync(path.join(data, 'users'), { throwIfNoEntry: false })?.isSymbolicLink()) plan.conflicts.push(`data/users is a symlink (to ${fs.readlinkSync(path.join(data, 'users'))}): mount the volume at data/users instead; users would be moved through the link.`);
+  for (const d of ['data/db', 'data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive']) {
+    // The layout is created and filled through these paths: a link would carry databases and backups elsewhere.
+    if (fs.lstatSync(path.join(root, d), { throwIfNoEntry: false })?.isSymbolicLink()) plan.conflicts.push(`${d} is a symlink (to ${fs.readlinkSync(path.join(root, d))}): databases and backups would be moved through it; replace it with a directory.`);
+  }
   const setAside = layoutNamedUsers(data, explicitUsers, explicitSystem, dbUsers, plan);
   for (const n of setAside) {
     add('user', `data/${n}`, asideName(n));
