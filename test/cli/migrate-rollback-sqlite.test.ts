@@ -108,4 +108,18 @@ describe('migrate --rollback follows the SQLite side-file rules', () => {
     expect(r.stderr).toMatch(/data\/app\.db-wal exists without its database/);
     expect(fs.existsSync(db)).toBe(true);
   });
+
+  it('never moves a database back through a folder the app user swapped for a symlink', () => {
+    const root = migrated();
+    const elsewhere = tempDir('scitex-elsewhere-');
+    work.push(elsewhere);
+    fs.writeFileSync(path.join(elsewhere, 'app.db'), 'not the database: a file the link points at');
+    fs.renameSync(path.join(root, 'data/db/sqlite'), path.join(root, 'data/db/sqlite.real'));
+    fs.symlinkSync(elsewhere, path.join(root, 'data/db/sqlite'));
+    const r = cli(['--root', root, 'migrate', '--rollback', '--yes'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Rollback stopped before moving anything: data\/db\/sqlite is reached through a symlink/);
+    expect(fs.readdirSync(elsewhere)).toEqual(['app.db']);
+    expect(fs.existsSync(path.join(root, 'data/app.db'))).toBe(false);
+  });
 });

@@ -120,6 +120,8 @@ function rollbackProblems(root: string, plan: Plan, todo: Step[]): string[] {
     if (!s.aside && !s.identical && s.what !== 'rmdir' && there(path.join(root, s.src)) && there(path.join(root, s.dst))) {
       problems.push(`${s.src} exists again while ${s.dst} is to move back there; move one of them aside first.`);
     }
+    // data/ is the app's: a folder swapped for a link would make this run move whatever it points at.
+    if (s.dst && there(path.join(root, path.dirname(s.dst))) && !realDirChain(root, path.dirname(s.dst))) problems.push(`${path.dirname(s.dst)} is reached through a symlink: replace it with the directory it was.`);
   }
   const visit = (rel: string, user: string) => {
     const st = fs.lstatSync(path.join(root, rel), { throwIfNoEntry: false });
