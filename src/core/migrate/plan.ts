@@ -17,7 +17,7 @@ const OURS = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
 /** Folders the new layout creates at the top of data/ (db, users): a user with such a name must make way first. */
 const LAYOUT_TOP = [...new Set(LAYOUT_DIRS.map((d) => d.split('/')[1]!))];
 /** The temporary name of a set-aside user (hidden, ours: no later plan mistakes it for a user). */
-export const asideName = (name: string): string => `data/.scitex-data-aside-${name}`;
+const asideName = (name: string): string => `data/.scitex-data-aside-${name}`;
 
 /** Bytes below a path (lstat only). */
 function sizeOf(abs: string): number {
