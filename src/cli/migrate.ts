@@ -68,6 +68,7 @@ export function registerMigrate(program: Command): void {
             ctx.say(`rolled back: ${r.undone} entries moved back to the old layout`);
             return { result: { rollback: true, dryRun: false, ...r } };
           }
+          if (journal?.undone.size) throw new ScitexError('A rollback of the migration was interrupted.', 'Finish it first: `scitex-data migrate --rollback`.');
           let plan: Plan;
           if (state === 'in-progress') {
             plan = journal!.plan;

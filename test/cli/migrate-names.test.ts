@@ -105,6 +105,21 @@ describe('migrate: users named like folders of the layout', () => {
     expect(unlocked(exactSnapshot(root))).toEqual(snap2);
   });
 
+  it('a forward run refuses to start over a half-finished rollback, which a re-run of --rollback finishes', () => {
+    const root = namedTree(['db', 'users']);
+    const before = exactSnapshot(root);
+    expect(cli(['--root', root, 'migrate', '--yes'], { env }).code).toBe(0);
+    const killed = cli(['--root', root, 'migrate', '--rollback', '--yes'], { env: { ...env, SCITEX_DATA_TEST_KILL_AFTER: '3' } });
+    expect(killed.code).not.toBe(0);
+    const fwd = cli(['--root', root, 'migrate', '--yes'], { env });
+    expect(fwd.code).toBe(1);
+    expect(fwd.stderr).toMatch(/A rollback of the migration was interrupted.*migrate --rollback/);
+    const back = cli(['--root', root, 'migrate', '--rollback', '--yes'], { env });
+    expect(back.code, back.stderr).toBe(0);
+    const after = exactSnapshot(root);
+    for (const n of ['alice', 'db', 'users']) expect(subtree(after, `data/${n}`)).toEqual(subtree(before, `data/${n}`));
+  });
+
   it('survives SIGKILL after every journal record with users named db and users: a re-run finishes, --rollback gives them back', () => {
     const template = namedTree(['db', 'users']);
     const before = exactSnapshot(template);

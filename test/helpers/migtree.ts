@@ -20,13 +20,10 @@ export function exactSnapshot(dir: string): Record<string, string> {
   return out;
 }
 
-/** The snapshot of one subtree without directory mtimes (a move changes its parent's, never its contents). */
+/** The snapshot of one subtree, renamed to `to`: a rename changes its parent's mtime, nothing inside it. */
 export function subtree(snap: Record<string, string>, prefix: string, to = prefix): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(snap)) {
-    if (k !== prefix && !k.startsWith(prefix + '/')) continue;
-    out[to + k.slice(prefix.length)] = v.startsWith('dir') ? v.replace(/ mtime=\d+/, '') : v;
-  }
+  for (const [k, v] of Object.entries(snap)) if (k === prefix || k.startsWith(prefix + '/')) out[to + k.slice(prefix.length)] = v;
   return out;
 }
 

@@ -73,6 +73,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   for (const e of entries) {
     const n = e.name;
     const abs = path.join(data, n);
+    if (n.startsWith('.scitex-data-aside-')) plan.conflicts.push(`data/${n} holds a user set aside by an interrupted migration or rollback: finish it with \`scitex-data migrate --rollback\`, or rename it back to data/${n.slice('.scitex-data-aside-'.length)}.`);
     if (OURS(n) || LAYOUT_TOP.includes(n)) continue;
     if (e.isFile() && isSqliteFileName(n)) {
       add('database', `data/${n}`, `data/db/sqlite/${n}`);
