@@ -122,7 +122,6 @@ describe('migrate: users named like folders of the layout', () => {
 
   it('survives SIGKILL after every journal record with users named db and users: a re-run finishes, --rollback gives them back', () => {
     const template = namedTree(['db', 'users']);
-    const before = exactSnapshot(template);
     let landed = 0;
     for (let k = 1; k <= 40; k++) {
       const root = tempDir('scitex-names-kill-');
@@ -146,6 +145,5 @@ describe('migrate: users named like folders of the layout', () => {
       fs.rmSync(root, { recursive: true, force: true });
     }
     expect(landed).toBeGreaterThan(3);
-    expect(Object.keys(before).length).toBeGreaterThan(0);
   });
 });
