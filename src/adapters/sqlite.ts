@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ScitexError } from '../core/errors.js';
+import { sideFilePaths } from '../core/sqliterules.js';
 
 /** Opens a database read-only, failing clearly when it is missing or not SQLite. */
 export function openReadOnly(file: string): Database.Database {
@@ -77,17 +78,21 @@ export function headerJournalMode(file: string): 'wal' | 'delete' | null {
 
 /**
  * `PRAGMA quick_check` (or integrity_check when `full`); returns the problems, empty when sound.
- * A WAL-mode file is checked through a private copy when `untouched`: opening it in place would create
- * -wal/-shm files next to it (e.g. inside the backup directory).
+ * A WAL-mode file is checked through a private copy when opening it in place would create side files next
+ * to it: without its -shm (root-owned -wal/-shm in data/db/sqlite lock the app out), or, when `untouched`,
+ * without its -wal (e.g. inside the backup directory).
  */
 export function checkDatabase(file: string, full = false, untouched = false): string[] {
-  if (untouched && isWalMode(file) && !fs.existsSync(file + '-wal')) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-check-'));
+  const check = (db: Database.Database) => {
+    const rows = db.pragma(full ? 'integrity_check' : 'quick_check') as Record<string, string>[];
+    const msgs = rows.map((r) => Object.values(r)[0] ?? '');
+    return msgs.length === 1 && msgs[0] === 'ok' ? [] : msgs;
+  };
+  if (isWalMode(file) && (!fs.existsSync(file + '-shm') || (untouched && !fs.existsSync(file + '-wal')))) {
     try {
-      fs.copyFileSync(file, path.join(dir, 'copy.db'));
-      return checkDatabase(path.join(dir, 'copy.db'), full);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      return withPrivateCopy(file, check);
+    } catch (err) {
+      return [(err as Error).message];
     }
   }
   let db: Database.Database;
@@ -97,9 +102,7 @@ export function checkDatabase(file: string, full = false, untouched = false): st
     return [(err as Error).message];
   }
   try {
-    const rows = db.pragma(full ? 'integrity_check' : 'quick_check') as Record<string, string>[];
-    const msgs = rows.map((r) => Object.values(r)[0] ?? '');
-    return msgs.length === 1 && msgs[0] === 'ok' ? [] : msgs;
+    return check(db);
   } catch (err) {
     return [(err as Error).message];
   } finally {
@@ -120,16 +123,67 @@ export function tableCounts(file: string): Record<string, number> {
   }
 }
 
-/** Usernames in a Django auth_user table, or [] when the file has none. */
-export function authUsernames(file: string): string[] {
-  let db: Database.Database | undefined;
+/** Copies a regular file (never through a symlink, never blocking on a FIFO) to `dest`; false when it is not one. */
+function copyRegularFile(file: string, dest: string): boolean {
+  let fd: number;
   try {
-    db = openReadOnly(file);
-    return (db.prepare('SELECT username FROM auth_user').all() as { username: string }[]).map((r) => r.username);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return false;
+    const out = fs.openSync(dest, 'wx', 0o600);
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) fs.writeSync(out, buf, 0, n);
+    } finally {
+      fs.closeSync(out);
+    }
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Runs `fn` on a private copy of a database and its -wal and -journal (not -shm, which SQLite rebuilds), so
+ * that reading writes nothing next to the original: opening a WAL database in place, even read-only, creates
+ * or rewrites its -wal and -shm. The copy is exact (committed rows in the -wal included, a hot journal rolled
+ * back); `immutable=1` would miss the -wal, and this build of SQLite takes no URI filenames.
+ */
+export function withPrivateCopy<T>(file: string, fn: (db: Database.Database) => T): T {
+  if (fs.lstatSync(file).isFile() && !isWalMode(file) && !sideFilePaths(file).some((p) => fs.existsSync(p))) {
+    // A rollback-journal database without side files is read in place, read-only: that creates nothing.
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-read-'));
+  try {
+    const copy = path.join(dir, 'copy.db');
+    if (!copyRegularFile(file, copy)) throw new ScitexError(`${file} is not a regular file.`);
+    for (const side of ['-wal', '-journal']) copyRegularFile(file + side, copy + side);
+    const db = new Database(copy, { fileMustExist: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Usernames in a Django auth_user table, or [] when the file has none; read from a private copy (writes nothing). */
+export function authUsernames(file: string): string[] {
+  try {
+    return withPrivateCopy(file, (db) => (db.prepare('SELECT username FROM auth_user').all() as { username: string }[]).map((r) => r.username));
   } catch {
     return [];
-  } finally {
-    db?.close();
   }
 }
 

@@ -19,9 +19,11 @@ interface MigrateFlags {
 
 function printPlan(ctx: Ctx, plan: Plan): void {
   for (const s of plan.steps) {
+    if (s.from) continue; // the second half of a set-aside user's move, printed with the first
     const size = s.size === null ? '' : ` (${human(s.size)})`;
     const how = s.identical ? ' [identical copy exists: source dropped]' : s.crossDevice ? ' [copy + verify across filesystems]' : '';
-    ctx.say(s.what === 'rmdir' ? `  remove empty ${s.src}/` : `  ${s.what.padEnd(10)} ${s.src} -> ${s.dst}${size}${how}`);
+    const dst = s.aside ? `${plan.steps.find((x) => x.from === s.src)?.dst} (first set aside as ${s.dst}: the new layout needs ${s.src})` : s.dst;
+    ctx.say(s.what === 'rmdir' ? `  remove empty ${s.src}/` : `  ${s.what.padEnd(10)} ${s.src} -> ${dst}${size}${how}`);
   }
   for (const l of plan.left) ctx.say(`  ${ctx.c.dim('stays')}      ${l.entry}: ${l.reason}`);
   for (const u of plan.unknown) ctx.say(`  ${ctx.c.yellow('unknown')}    ${u.entry}: ${u.reason}`);
@@ -50,6 +52,11 @@ export function registerMigrate(program: Command): void {
         if (o.usersFrom) users.push(...fs.readFileSync(path.resolve(o.usersFrom), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean));
         // A dry run only reads, so it does not take the lock (and creates no lock file).
         const locked = <T>(fn: () => Promise<T>) => (o.dryRun ? fn() : withLock(cfg.root, 'migrate', fn));
+        // Crash-test seam: die without any cleanup right after the n-th journal record.
+        const killAfter = Number(process.env.SCITEX_DATA_TEST_KILL_AFTER ?? 0);
+        const onRecord = (n: number) => {
+          if (killAfter && n >= killAfter) process.kill(process.pid, 'SIGKILL');
+        };
         return locked(async () => {
           const { state, journal } = migrationState(cfg.root);
           if (o.rollback) {
@@ -57,10 +64,11 @@ export function registerMigrate(program: Command): void {
             ctx.say(`${o.dryRun ? 'would move back' : 'moving back'} ${dry.undone} entr${dry.undone === 1 ? 'y' : 'ies'}${dry.restored.length ? ` and restore ${dry.restored.join(', ')} from their backups` : ''}`);
             if (o.dryRun) return { result: { rollback: true, dryRun: true, ...dry } };
             if (!(await ctx.confirm('Roll the migration back?', o.yes, 'roll back the migration'))) throw new UsageError('Nothing was changed.');
-            const r = await rollbackMigration(cfg, ctx.log);
+            const r = await rollbackMigration(cfg, ctx.log, { onRecord });
             ctx.say(`rolled back: ${r.undone} entries moved back to the old layout`);
             return { result: { rollback: true, dryRun: false, ...r } };
           }
+          if (journal?.undone.size) throw new ScitexError('A rollback of the migration was interrupted.', 'Finish it first: `scitex-data migrate --rollback`.');
           let plan: Plan;
           if (state === 'in-progress') {
             plan = journal!.plan;
@@ -86,11 +94,7 @@ export function registerMigrate(program: Command): void {
             if (o.dryRun) return { result: { dryRun: true, plan } };
             if (!(await ctx.confirm(`Move ${plan.steps.length} entries now?`, o.yes, 'migrate'))) throw new UsageError('Nothing was changed.');
           }
-          const killAfter = Number(process.env.SCITEX_DATA_TEST_KILL_AFTER ?? 0);
-          const r = await runMigration(cfg, ctx.log, plan, (n) => {
-            // Crash-test seam: die without any cleanup right after the n-th durable record.
-            if (killAfter && n >= killAfter) process.kill(process.pid, 'SIGKILL');
-          });
+          const r = await runMigration(cfg, ctx.log, plan, onRecord);
           ctx.say(`Migrated: ${r.moved} moves${r.resumed ? ' (resumed)' : ''}.`);
           for (const e of r.edited) ctx.say(`updated ${e.file}${e.backup ? ` (backup: ${e.backup})` : ''}`);
           const checks = await layoutChecks(cfg);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { dataDir } from './layout.js';
+import { workspaceUsername } from './migrate/evidence.js';
 import { isSqliteFileName } from './sqliterules.js';
 
 /** Names at the top of an old data/ tree that are system data, not users. */
@@ -23,7 +24,10 @@ export function findOldLayout(root: string): string[] {
   for (const e of entries) {
     if (e.isFile() && isSqliteFileName(e.name)) found.push(`database file data/${e.name}`);
     else if (e.isDirectory() && ((OLD_SYSTEM_DIRS as readonly string[]).includes(e.name) || isTimestampedArchive(e.name))) found.push(`data/${e.name}/`);
-    else if (e.isDirectory() && e.name !== 'users' && e.name !== 'db') {
+    else if (e.isDirectory() && (e.name === 'users' || e.name === 'db')) {
+      // The layout's own folders, unless they are the workspace of a user of that name (migrate moves it).
+      if (workspaceUsername(path.join(data, e.name)) === e.name) found.push(`user directory data/${e.name}/`);
+    } else if (e.isDirectory()) {
       const p = path.join(data, e.name);
       if (fs.existsSync(path.join(p, 'workspace_info.json')) || fs.existsSync(path.join(p, 'proj', 'workspace_info.json'))) found.push(`user directory data/${e.name}/`);
     }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { openFilesOf } from '../adapters/procfs.js';
 
 /**
  * The one owner of SQLite's side-file rules, used by migrate (forward and rollback), backup and restore.
@@ -39,13 +40,24 @@ export function presentSideFiles(db: string): string[] {
   });
 }
 
-/** True when `db` has a hot rollback journal: a writer died mid-transaction and recovery has not run. */
+/**
+ * True when `db` has a hot rollback journal: a writer died mid-transaction and recovery has not run.
+ * Like SQLite's own test, a journal whose first byte is zero is not hot (journal_mode=PERSIST zeroes the
+ * header instead of deleting the file), so such a database is not refused forever.
+ */
 export function hasHotJournal(db: string): boolean {
+  let fd: number;
   try {
-    const st = fs.lstatSync(db + '-journal');
-    return st.isFile() && st.size > 0;
+    fd = fs.openSync(db + '-journal', fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
     return false;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return false;
+    const b = Buffer.alloc(1);
+    return fs.readSync(fd, b, 0, 1, 0) === 1 && b[0] !== 0;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -97,11 +109,31 @@ export function familyMoves(fromDb: string, toDb: string): { from: string; to: s
     .filter((m) => lexists(m.from));
 }
 
-function lexists(p: string): boolean {
-  try {
-    fs.lstatSync(p);
-    return true;
-  } catch {
-    return false;
+const lexists = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+
+/**
+ * Why a database may not move now from `fromRel` to `toRel` (paths relative to `base`), checked before anything
+ * moves (migrate forward and --rollback): a process holds it or a side file open; a hot journal waits at either
+ * place (moving would part it from its database, whose file then holds uncommitted pages); or side files
+ * already sit at the destination without their database, where the moved database would be joined with them.
+ */
+export function databaseMoveProblems(base: string, fromRel: string, toRel: string): string[] {
+  const from = path.join(base, fromRel);
+  const to = path.join(base, toRel);
+  const problems: string[] = [];
+  const holders = openFilesOf([from, ...sideFilePaths(from), to, ...sideFilePaths(to)]);
+  if (holders.length) problems.push(`${path.relative(base, holders[0]!.file)} is in use by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}: stop the app first.`);
+  for (const rel of [fromRel, toRel]) {
+    if (hasHotJournal(path.join(base, rel))) problems.push(`${rel} has a hot journal (${rel}-journal): a writer died mid-transaction; open it once with the app or sqlite3 to recover it, then re-run.`);
   }
+  if (lexists(from) && !lexists(to)) {
+    for (const p of presentSideFiles(to)) problems.push(`${path.relative(base, p)} exists without its database: ${fromRel} would be joined with it; move it aside first.`);
+  }
+  return problems;
+}
+
+/** The database a side-file name belongs to (`x.db-wal` -> `x.db`), or the name itself. */
+export function databaseOf(name: string): string {
+  const s = SQLITE_SIDE_SUFFIXES.find((x) => name.endsWith(x));
+  return s ? name.slice(0, -s.length) : name;
 }

@@ -43,6 +43,43 @@ export function hasWorkspaceInfo(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'workspace_info.json')) || fs.existsSync(path.join(dir, 'proj', 'workspace_info.json'));
 }
 
+/** The `username` recorded in a directory's workspace_info.json (top or proj/), or undefined when none is readable. */
+export function workspaceUsername(dir: string): string | undefined {
+  for (const f of [path.join(dir, 'workspace_info.json'), path.join(dir, 'proj', 'workspace_info.json')]) {
+    try {
+      const st = fs.lstatSync(f);
+      if (!st.isFile() || st.size > 1 << 20) continue; // a FIFO or a huge file planted there is no evidence
+      const name = (JSON.parse(fs.readFileSync(f, 'utf8')) as { username?: unknown }).username;
+      if (typeof name === 'string') return name;
+    } catch {
+      /* absent or unreadable: no evidence */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True when data/db or data/users holds what the new layout puts there (so it is not only a user's workspace):
+ * SQLite files, backups, archived migrations or .gitkeep files in data/db's folders; workspaces in data/users.
+ */
+export function looksLikeLayout(name: string, dir: string): boolean {
+  const list = (d: string) => {
+    try {
+      return fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  };
+  if (name === 'db') {
+    return (
+      list(path.join(dir, 'sqlite')).some((e) => isSqliteFileName(e.name) || e.name === '.gitkeep') ||
+      list(path.join(dir, 'backups')).some((e) => e.isFile()) ||
+      list(path.join(dir, 'migrations_archive')).length > 0
+    );
+  }
+  return list(dir).some((e) => e.name === '.gitkeep' || (e.isDirectory() && e.name !== 'proj' && e.name !== 'projects' && hasWorkspaceInfo(path.join(dir, e.name))));
+}
+
 /** True when a directory looks like a user workspace (workspace_info.json, proj/ or projects/). */
 export function looksLikeWorkspace(dir: string): boolean {
   return hasWorkspaceInfo(dir) || fs.existsSync(path.join(dir, 'proj')) || fs.existsSync(path.join(dir, 'projects'));

@@ -1,20 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { openFilesOf } from '../../adapters/procfs.js';
 import { walkTree } from '../../adapters/walk.js';
 import type { ResolvedConfig } from '../config.js';
 import { sha256File } from '../fsafe.js';
 import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
-import { dataDir, usernameProblem } from '../layout.js';
-import { hasHotJournal, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
+import { dataDir, LAYOUT_DIRS, usernameProblem } from '../layout.js';
+import { databaseMoveProblems, isSideFileName, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
 import { isTimestampedArchive } from '../oldlayout.js';
 import { lineDiff, rewriteSettings, settingsFiles } from '../settings.js';
-import { databaseUsernames, hasWorkspaceInfo, looksLikeSystem, looksLikeWorkspace } from './evidence.js';
+import { databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeSystem, looksLikeWorkspace, workspaceUsername } from './evidence.js';
 import type { ClassifyOptions, Plan, Step } from './types.js';
 
 const SYSTEM_NAMES = new Set(['backups', 'migrations_backup', 'ssh_keys', 'anonymous', 'visitor']);
 const IN_PLACE = new Set(['ssh_keys', 'anonymous', 'visitor']);
 const OURS = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
+/** Folders the new layout creates at the top of data/ (db, users): a user with such a name must make way first. */
+const LAYOUT_TOP = [...new Set(LAYOUT_DIRS.map((d) => d.split('/')[1]!))];
+/** The temporary name of a set-aside user (hidden, ours: no later plan mistakes it for a user). */
+const asideName = (name: string): string => `data/.scitex-data-aside-${name}`;
 
 /** Bytes below a path (lstat only). */
 function sizeOf(abs: string): number {
@@ -55,11 +58,23 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
     return plan;
   }
   if (fs.lstatSync(path.join(data, 'users'), { throwIfNoEntry: false })?.isSymbolicLink()) plan.conflicts.push(`data/users is a symlink (to ${fs.readlinkSync(path.join(data, 'users'))}): mount the volume at data/users instead; users would be moved through the link.`);
-  if (fs.existsSync(path.join(data, 'users', 'workspace_info.json'))) plan.conflicts.push('data/users/ holds a workspace_info.json: it looks like the workspace of a user named "users". Move it aside by hand first.');
+  for (const d of ['data/db', 'data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive']) {
+    // The layout is created and filled through these paths: a link would carry databases and backups elsewhere.
+    if (fs.lstatSync(path.join(root, d), { throwIfNoEntry: false })?.isSymbolicLink()) plan.conflicts.push(`${d} is a symlink (to ${fs.readlinkSync(path.join(root, d))}): databases and backups would be moved through it; replace it with a directory.`);
+  }
+  const setAside = layoutNamedUsers(data, explicitUsers, explicitSystem, dbUsers, plan);
+  for (const n of setAside) {
+    add('user', `data/${n}`, asideName(n));
+    plan.steps[plan.steps.length - 1]!.aside = true;
+    add('user', asideName(n), `data/users/${n}`);
+    plan.steps[plan.steps.length - 1]!.from = `data/${n}`;
+    plan.users.push(n);
+  }
   for (const e of entries) {
     const n = e.name;
     const abs = path.join(data, n);
-    if (OURS(n) || n === 'db' || n === 'users') continue;
+    if (n.startsWith('.scitex-data-aside-')) plan.conflicts.push(`data/${n} holds a user set aside by an interrupted migration or rollback: finish it with \`scitex-data migrate --rollback\`, or rename it back to data/${n.slice('.scitex-data-aside-'.length)}.`);
+    if (OURS(n) || LAYOUT_TOP.includes(n)) continue;
     if (e.isFile() && isSqliteFileName(n)) {
       add('database', `data/${n}`, `data/db/sqlite/${n}`);
       continue;
@@ -92,12 +107,16 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
           plan.steps[plan.steps.length - 1]!.mode = fs.lstatSync(path.join(abs, c)).mode & 0o7777;
         }
         add('rmdir', 'data/backups', '');
+        // --rollback recreates the folder as it was (mode and owner), not as root's umask would make it.
+        const st = fs.lstatSync(abs);
+        Object.assign(plan.steps[plan.steps.length - 1]!, { mode: st.mode & 0o7777, owner: [st.uid, st.gid] });
       } else add('migrations', `data/${n}`, `data/db/migrations_archive/${n}`);
     } else {
       plan.unknown.push({ entry: `data/${n}/`, reason: `no evidence it is a user (no workspace_info.json, not in auth_user): if it is one, re-run with --user ${n}; otherwise move it out of data/` });
     }
   }
   await checkSteps(cfg, plan, !!opts.sizes);
+  plan.layoutCreated = ['data/db', ...LAYOUT_DIRS].filter((d) => !fs.existsSync(path.join(root, d)) || setAside.some((n) => d === `data/${n}` || d.startsWith(`data/${n}/`)));
   if (!opts.noSettings) {
     for (const f of settingsFiles(root) ?? []) {
       const before = fs.readFileSync(path.join(root, f), 'utf8');
@@ -110,31 +129,53 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   return plan;
 }
 
+/**
+ * Which of data/db and data/users are the workspace of a user of that name (evidence as for any user:
+ * --user, a workspace_info.json naming them, or auth_user plus a workspace's shape), and not the layout.
+ * Both at once is ambiguous and stops the plan.
+ */
+function layoutNamedUsers(data: string, explicitUsers: Set<string>, explicitSystem: Set<string>, dbUsers: Set<string>, plan: Plan): string[] {
+  const out: string[] = [];
+  for (const n of LAYOUT_TOP) {
+    const abs = path.join(data, n);
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st?.isDirectory() || explicitSystem.has(n)) continue;
+    const named = workspaceUsername(abs) === n;
+    if (!explicitUsers.has(n) && !named && !(dbUsers.has(n) && looksLikeWorkspace(abs))) continue;
+    if (!explicitUsers.has(n) && looksLikeLayout(n, abs)) {
+      plan.conflicts.push(`data/${n} could be the new layout's ${n}/ folder or the workspace of user "${n}" (${named ? 'its workspace_info.json names that user' : 'the name is in auth_user'}): re-run with --user ${n} or --system ${n}.`);
+    } else if (st.dev !== fs.lstatSync(data).dev) {
+      plan.conflicts.push(`data/${n} is a mount point holding the workspace of user "${n}": it cannot be moved to data/users/${n} by renaming; unmount it and move it by hand.`);
+    } else out.push(n);
+  }
+  return out;
+}
+
 /** Fills sizes, flags conflicts, cross-device moves, free space and databases in use. */
 async function checkSteps(cfg: ResolvedConfig, plan: Plan, sizes: boolean): Promise<void> {
   const root = cfg.root;
   const seen = new Map<string, string>();
   const needByDev = new Map<number, number>();
+  // Paths below a set-aside user are empty when the layout is created there: what is there now is theirs.
+  const asides = plan.steps.filter((s) => s.aside).map((s) => s.src);
+  const replaced = (rel: string) => asides.some((a) => rel === a || rel.startsWith(a + '/'));
   for (const s of plan.steps) {
     if (s.what === 'rmdir') continue;
-    const src = path.join(root, s.src);
+    const src = path.join(root, s.from ?? s.src);
     const dst = path.join(root, s.dst);
+    const dstDir = replaced(path.dirname(s.dst)) ? dataDir(root) : path.dirname(dst);
     if (seen.has(s.dst)) plan.conflicts.push(`${s.src} and ${seen.get(s.dst)} would both become ${s.dst}.`);
     seen.set(s.dst, s.src);
-    s.crossDevice = fs.lstatSync(src).dev !== deviceOf(path.dirname(dst));
+    s.crossDevice = fs.lstatSync(src).dev !== deviceOf(dstDir);
     if (sizes || s.crossDevice) s.size = sizeOf(src);
-    if (s.crossDevice) needByDev.set(deviceOf(path.dirname(dst)), (needByDev.get(deviceOf(path.dirname(dst))) ?? 0) + (s.size ?? 0));
-    if (fs.existsSync(dst) || isBrokenLink(dst)) {
+    if (s.crossDevice) needByDev.set(deviceOf(dstDir), (needByDev.get(deviceOf(dstDir)) ?? 0) + (s.size ?? 0));
+    if (!replaced(s.dst) && (fs.existsSync(dst) || isBrokenLink(dst))) {
       const a = fs.lstatSync(src);
       const b = fs.lstatSync(dst);
       if (a.isFile() && b.isFile() && a.size === b.size && (await sha256File(src)) === (await sha256File(dst))) s.identical = true;
       else plan.conflicts.push(`${s.dst} already exists and differs from ${s.src}: move one of them aside, then re-run.`);
     }
-    if (s.what === 'database' && s.src.endsWith('.db')) {
-      const holders = openFilesOf([src, src + '-wal', src + '-shm']);
-      if (holders.length) plan.conflicts.push(`${s.src} is in use by ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}: stop the app first.`);
-      if (hasHotJournal(src)) plan.conflicts.push(`${s.src} has a hot journal (${s.src}-journal): open it once with the app or sqlite3 to recover it, then re-run.`);
-    }
+    if (s.what === 'database' && !isSideFileName(s.src)) plan.conflicts.push(...databaseMoveProblems(root, s.src, s.dst));
   }
   for (const [dev, need] of needByDev) {
     const probe = plan.steps.find((s) => s.crossDevice && deviceOf(path.dirname(path.join(root, s.dst))) === dev)!;

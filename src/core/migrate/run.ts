@@ -14,6 +14,8 @@ import { Journal, journalPath, readJournal, type JournalState } from './journal.
 import { moveEntry, sameContent } from './move.js';
 import type { Plan, Step } from './types.js';
 
+export { rollbackMigration } from './rollback.js';
+
 /** Called after each journal record (a seam for crash tests). */
 export type StepHook = (recordsWritten: number) => void;
 
@@ -73,6 +75,17 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
       durable();
     }
     const done = resumed ? prior!.done : new Set<number>();
+    // Users named like a layout folder (data/db, data/users) make way first, each durably recorded:
+    // once the layout exists at their old name, a re-run can only learn from the journal that they moved.
+    let setAside = 0;
+    for (const s of plan.steps.filter((x) => x.aside && !done.has(x.id))) {
+      await applyStep(root, s);
+      setAside++;
+      await fsyncDir(dataDir(root));
+      journal.append({ t: 'done', id: s.id }, true);
+      durable();
+      done.add(s.id);
+    }
     // Destination directories first (private); their .gitkeep files come after the moves, so that an
     // old data/backups/.gitkeep moves in rather than colliding with a new one.
     // Created like their parent (the app's owner, 0755); only the backup directory is private.
@@ -127,7 +140,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     }
     journal.append({ t: 'complete', at: new Date().toISOString() }, true);
     durable();
-    return { moved, edited, resumed };
+    return { moved: moved + setAside, edited, resumed };
   } finally {
     journal.close();
   }
@@ -145,46 +158,4 @@ async function editWithBackup(abs: string, before: string, after: string, ts: st
   }
   await writeFileAtomic(real, after, st.mode & 0o7777);
   return backup;
-}
-
-/** Puts an interrupted or completed migration back to the old layout, step by step in reverse. */
-export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: { dryRun?: boolean } = {}): Promise<{ undone: number; restored: string[] }> {
-  const root = cfg.root;
-  const j = readJournal(root);
-  if (!j) throw new ScitexError('There is no migration to roll back (no journal in data/).', 'Nothing was changed.', 2);
-  const steps = j.plan.steps.filter((s) => j.done.has(s.id) && !j.undone.has(s.id)).reverse();
-  // Steps not recorded as done may still have happened (the journal is fsynced in batches): check the disk.
-  const unrecorded = j.plan.steps.filter((s) => !j.done.has(s.id) && s.what !== 'rmdir' && fs.existsSync(path.join(root, s.dst)) && !fs.existsSync(path.join(root, s.src)));
-  const todo = [...unrecorded.reverse(), ...steps];
-  const restored = j.edited.map((e) => e.file);
-  if (opts.dryRun) return { undone: todo.length, restored };
-  const journal = new Journal(root, false);
-  try {
-    for (const e of [...j.edited].reverse()) {
-      const abs = path.join(root, e.file);
-      if (e.backup && fs.existsSync(path.join(root, e.backup))) {
-        await fsp.rename(path.join(root, e.backup), await fsp.realpath(abs).catch(() => abs));
-        await fsyncDir(path.dirname(abs));
-      } else if (!e.backup && fs.existsSync(abs)) {
-        await fsp.rm(abs); // the migration created it (there was no .gitignore before)
-      }
-    }
-    for (const s of todo) {
-      if (s.what === 'rmdir') await fsp.mkdir(path.join(root, s.src), { recursive: true });
-      else if (s.identical) {
-        if (!fs.existsSync(path.join(root, s.src))) await fsp.copyFile(path.join(root, s.dst), path.join(root, s.src));
-      } else if (fs.existsSync(path.join(root, s.dst)) && !fs.existsSync(path.join(root, s.src))) {
-        await moveEntry(path.join(root, s.dst), path.join(root, s.src));
-        if (s.mode !== undefined && (await fsp.lstat(path.join(root, s.src))).isFile()) await fsp.chmod(path.join(root, s.src), s.mode);
-      }
-      journal.append({ t: 'undone', id: s.id });
-      log.debug(`moved back ${s.dst} -> ${s.src}`);
-    }
-    journal.append({ t: 'rolledback', at: new Date().toISOString() }, true);
-  } finally {
-    journal.close();
-  }
-  await fsp.rename(journalPath(root), `${journalPath(root)}.rolledback-${timestamp()}`);
-  await fsyncDir(dataDir(root));
-  return { undone: todo.length, restored };
 }

@@ -10,8 +10,17 @@ export interface Step {
   identical?: boolean;
   /** Source and destination are on different filesystems: copy, verify, then remove. */
   crossDevice?: boolean;
-  /** Mode of a backup file before the move made it private (restored by --rollback). */
+  /**
+   * The source is a user named like a folder the new layout creates (data/db, data/users): it is renamed to
+   * the temporary dst before the layout exists, and a second step moves it on into data/users/.
+   */
+  aside?: boolean;
+  /** For the second step of a set-aside user: where the user was (src is the temporary name). */
+  from?: string;
+  /** Mode of a backup file before the move made it private, or of a removed folder (restored by --rollback). */
   mode?: number;
+  /** Owner and group of a removed folder (restored by --rollback). */
+  owner?: [number, number];
 }
 
 /** An entry that stays where it is, and why. */
@@ -39,6 +48,8 @@ export interface Plan {
   conflicts: string[];
   warnings: string[];
   users: string[];
+  /** Layout folders the run creates (absent, or taken by a set-aside user): --rollback removes them when empty. */
+  layoutCreated?: string[];
 }
 
 /** How users are decided beyond the evidence on disk. */
