@@ -25,6 +25,7 @@ function printPlan(ctx: Ctx, plan: Plan): void {
     const dst = s.aside ? `${plan.steps.find((x) => x.from === s.src)?.dst} (first set aside as ${s.dst}: the new layout needs ${s.src})` : s.dst;
     ctx.say(s.what === 'rmdir' ? `  remove empty ${s.src}/` : `  ${s.what.padEnd(10)} ${s.src} -> ${dst}${size}${how}`);
   }
+  for (const m of plan.modeChanges ?? []) ctx.say(`  ${ctx.c.dim('mode')}       ${m}`);
   for (const l of plan.left) ctx.say(`  ${ctx.c.dim('stays')}      ${l.entry}: ${l.reason}`);
   for (const u of plan.unknown) ctx.say(`  ${ctx.c.yellow('unknown')}    ${u.entry}: ${u.reason}`);
   for (const e of plan.settings) ctx.say(e.diff.split('\n').map((l) => '  ' + l).join('\n'));

@@ -64,10 +64,7 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
       continue;
     }
     result.created.push(rel + '/');
-    const parent = ownershipOf(path.dirname(abs)) ?? ownershipOf(absRoot)!;
-    result.changes.push(priv
-      ? `mkdir ${rel} (0700, owned by the user running scitex-data: backups hold secrets)`
-      : `mkdir ${rel} (0755, owner ${parent.uid}:${parent.gid} like ${path.dirname(rel)}/)`);
+    result.changes.push(describeLayoutMkdir(absRoot, rel));
     if (!opts.dryRun) {
       if (priv) ensurePrivateDirSync(abs, path.join(absRoot, 'data'));
       else mkdirLikeParent(abs, 0o755);
@@ -90,6 +87,18 @@ export async function init(root: string, log: Logger, opts: InitOptions = {}): P
   }
   for (const c of result.created) log.debug(`${opts.dryRun ? 'would create' : 'created'} ${c}`);
   return result;
+}
+
+/**
+ * How a layout directory that does not exist yet will be created, as init and migrate plans print it:
+ * the app's directories get their parent's owner and 0755, the backup directory is private.
+ */
+export function describeLayoutMkdir(root: string, rel: string): string {
+  if ((BACKUP_DIRS as readonly string[]).includes(rel)) return `mkdir ${rel} (0700, owned by the user running scitex-data: backups hold secrets)`;
+  let parent = path.dirname(rel);
+  while (!fs.existsSync(path.join(root, parent)) && parent !== '.') parent = path.dirname(parent);
+  const o = ownershipOf(path.join(root, parent)) ?? { uid: 0, gid: 0 };
+  return `mkdir ${rel} (0755, owner ${o.uid}:${o.gid} like ${parent}/)`;
 }
 
 /** Replaces .gitignore atomically, keeping its mode (and the file behind a symlink). */

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,5 +136,24 @@ describe.runIf(asRoot)('planted links never redirect a root run', () => {
     expect(r.stderr).toMatch(/refusing to follow it/);
     expect(fs.readdirSync(elsewhere)).toEqual([]);
     expect((fs.statSync(elsewhere).mode & 0o777).toString(8)).toBe('755');
+  });
+});
+
+describe.runIf(asRoot)('migrate as root keeps the app\'s ownership', () => {
+  it('lists every directory it creates with owner and mode, and the app can use the migrated database', async () => {
+    const { makeOldTree } = await import('../helpers/oldtree.js');
+    root = tempDir();
+    fs.chmodSync(root, 0o755);
+    makeOldTree(root);
+    execFileSync('chown', ['-R', `${APP}:${APP}`, path.join(root, 'data')]);
+    const dry = cli(['--root', root, 'migrate', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/mode +mkdir data\/db \(0755, owner 65534:65534 like data\/\)/);
+    expect(dry.stdout).toMatch(/mode +mkdir data\/db\/backups \(0700/);
+    const r = cli(['--root', root, 'migrate', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const d of ['data/db', 'data/db/sqlite', 'data/users']) expect(owner(root, d)).toBe(`${APP}:${APP} 755`);
+    const db = fs.readdirSync(path.join(root, 'data/db/sqlite')).find((n) => n.endsWith('.db'))!;
+    expect(asApp('sqlite3', [path.join(root, 'data/db/sqlite', db), 'create table app_write(a); drop table app_write;'])).toEqual({ code: 0, stderr: '' });
   });
 });

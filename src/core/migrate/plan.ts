@@ -4,6 +4,7 @@ import { walkTree } from '../../adapters/walk.js';
 import type { ResolvedConfig } from '../config.js';
 import { sha256File } from '../fsafe.js';
 import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
+import { describeLayoutMkdir } from '../init.js';
 import { dataDir, LAYOUT_DIRS, usernameProblem } from '../layout.js';
 import { databaseMoveProblems, isSideFileName, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
 import { isTimestampedArchive } from '../oldlayout.js';
@@ -126,7 +127,17 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   }
   const gi = readGitignore(root);
   if (withDataBlock(gi) !== gi) plan.gitignore = hasDataBlock(gi) ? 'updated' : 'added';
+  plan.modeChanges = modeChanges(root, plan);
   return plan;
+}
+
+/** Every directory the run creates and every mode it changes: the app runs as its own user and relies on them. */
+function modeChanges(root: string, plan: Plan): string[] {
+  const creates = ['data/db', ...LAYOUT_DIRS].filter((d) => plan.layoutCreated?.includes(d) || !fs.existsSync(path.join(root, d)));
+  const out = creates.map((d) => describeLayoutMkdir(root, d));
+  const backups = plan.steps.filter((s) => s.what === 'backup').length;
+  if (backups) out.push(`chmod 600 the ${backups} moved backup entr${backups === 1 ? 'y' : 'ies'}' files (backups hold secrets); nothing else changes mode or owner`);
+  return out;
 }
 
 /**

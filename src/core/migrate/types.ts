@@ -50,6 +50,8 @@ export interface Plan {
   users: string[];
   /** Layout folders the run creates (absent, or taken by a set-aside user): --rollback removes them when empty. */
   layoutCreated?: string[];
+  /** Directories created and modes changed, with owners (printed by the plan and the dry run). */
+  modeChanges?: string[];
 }
 
 /** How users are decided beyond the evidence on disk. */
