@@ -70,7 +70,7 @@ afterAll(() => {
 /** Live data (backups aside) exactly as before, nothing planted outside. */
 function untouched(): void {
   const now = snapshotTree(path.join(root, 'data'));
-  const strip = (s: Record<string, string>) => Object.fromEntries(Object.entries(s).filter(([k]) => !k.startsWith('db/backups')));
+  const strip = (s: Record<string, string>) => Object.fromEntries(Object.entries(s).filter(([k]) => !k.startsWith('db/backups') && !k.startsWith('.scitex-data.lock')));
   expect(strip(now)).toEqual(strip(liveBefore));
   expect(fs.readdirSync(outside)).toEqual([]);
   expect(fs.existsSync('/tmp/scitex-pwned')).toBe(false);
@@ -81,6 +81,7 @@ describe('restore users refuses archives that two tar readers read differently (
     const set = plantMultiSet(path.join(root, 'data/db/backups'), `20260401_${String(i).padStart(6, '0')}`, { alice: build(), bob: BOB() });
     try {
       const r = cli(['--root', root, 'restore', 'users', '--from', set, '--yes']);
+      if (process.env.SHOW_MSG) console.log(`${_name}\n    ${r.stderr}`);
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^error: (Refusing|Extracting) alice\.tar\.gz/)]);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       untouched();
