@@ -119,8 +119,8 @@ export class StrictTarScanner {
     if (!type) throw new NotStrictTar(`the member at byte ${at} is ${FOREIGN[flag] ?? `of unknown type ${JSON.stringify(flag)}`}, which scitex-data never writes`);
     const pax = this.pax ?? new Map<string, string>();
     this.pax = null;
-    const name = str(b, 0, 100);
-    const prefix = str(b, 345, 155);
+    const name = str(b, 0, 100, at);
+    const prefix = str(b, 345, 155, at);
     const m: Member = {
       path: pax.get('path') ?? (prefix ? `${prefix}/${name}` : name),
       type,
@@ -130,7 +130,7 @@ export class StrictTarScanner {
       gid: pax.has('gid') ? Number(pax.get('gid')) : octal(b, 116, 8, at),
       mtime: new Date(1000 * (pax.has('mtime') ? Number(pax.get('mtime')) : octal(b, 136, 12, at))),
     };
-    const link = pax.get('linkpath') ?? str(b, 157, 100);
+    const link = pax.get('linkpath') ?? str(b, 157, 100, at);
     if (type === 'Link' || type === 'SymbolicLink') m.linkpath = link;
     else if (link) throw new NotStrictTar(`the ${type === 'File' ? 'file' : 'directory'} ${JSON.stringify(m.path)} carries a link target`);
     if (m.mode! > 0o7777) throw new NotStrictTar(`member ${JSON.stringify(m.path)} has mode ${m.mode!.toString(8)} with file-type bits`);
@@ -159,7 +159,7 @@ export class StrictTarScanner {
       if (!PAX_KEYS.has(key)) throw new NotStrictTar(`the pax header at byte ${at} sets ${JSON.stringify(key)}, which scitex-data never writes${key.startsWith('GNU.') ? ' (GNU tar renames or reshapes members with it)' : ''}`);
       if (this.pax!.has(key)) throw new NotStrictTar(`the pax header at byte ${at} sets ${key} twice`);
       if (value.includes(0)) throw new NotStrictTar(`the pax header at byte ${at} has a NUL byte in ${key}`);
-      const v = value.toString('utf8');
+      const v = utf8(value, `${key} in the pax header at byte ${at}`);
       if (['size', 'uid', 'gid'].includes(key) && !/^[0-9]{1,15}$/.test(v)) throw new NotStrictTar(`the pax header at byte ${at} has a bad ${key} (${JSON.stringify(v.slice(0, 40))})`);
       if (['mtime', 'atime', 'ctime'].includes(key) && !/^-?[0-9]{1,15}(\.[0-9]{1,9})?$/.test(v)) throw new NotStrictTar(`the pax header at byte ${at} has a bad ${key}`);
       if ((key === 'path' || key === 'linkpath') && !v) throw new NotStrictTar(`the pax header at byte ${at} has an empty ${key}`);
@@ -169,11 +169,22 @@ export class StrictTarScanner {
   }
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Names must be valid UTF-8: a name we cannot represent exactly is one we cannot compare with what GNU tar wrote. */
+function utf8(b: Buffer, what: string): string {
+  try {
+    return UTF8.decode(b);
+  } catch {
+    throw new NotStrictTar(`${what} is not valid UTF-8 (${JSON.stringify(b.toString('latin1').slice(0, 80))})`);
+  }
+}
+
 /** A NUL-terminated string field (as every reader reads it: up to the first NUL). */
-function str(b: Buffer, off: number, len: number): string {
+function str(b: Buffer, off: number, len: number, at: number): string {
   const f = b.subarray(off, off + len);
   const nul = f.indexOf(0);
-  return f.toString('utf8', 0, nul < 0 ? len : nul);
+  return utf8(f.subarray(0, nul < 0 ? len : nul), `a name in the header at byte ${at}`);
 }
 
 /** A numeric field: octal digits (leading spaces, trailing spaces/NULs) or GNU base-256 for big values. */

