@@ -146,7 +146,8 @@ function liveOwners(root: string): OwnerPolicy | null {
   };
   add(path.join(root, 'data'));
   add(usersDir(root));
-  for (const n of fs.readdirSync(usersDir(root), { withFileTypes: true })) if (n.isDirectory() && n.name !== WORK_DIR_NAME) add(path.join(usersDir(root), n.name));
+  const live = fs.lstatSync(usersDir(root), { throwIfNoEntry: false })?.isDirectory() ? fs.readdirSync(usersDir(root), { withFileTypes: true }) : [];
+  for (const n of live) if (n.isDirectory() && n.name !== WORK_DIR_NAME) add(path.join(usersDir(root), n.name));
   return owners;
 }
 
