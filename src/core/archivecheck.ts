@@ -47,6 +47,7 @@ export function memberChecker(username: string, limits: ArchiveLimits, seen?: Ma
     const p = cleanPath(m.path, 'member');
     if (Array.isArray(p)) return p[0]!;
     if (!inside(p)) return `member ${JSON.stringify(m.path)} is outside ${top}/`;
+    if (p === top && m.type !== 'Directory') return `${top} itself is a ${m.type} in the archive, not a directory`;
     if (!ALLOWED.has(m.type)) return `member ${JSON.stringify(m.path)} is a ${m.type}, which a user directory never holds`;
     const mode = m.mode ?? 0;
     if (m.type !== 'SymbolicLink' && m.type !== 'Link' && (mode & 0o4000 || (mode & 0o2000 && m.type !== 'Directory'))) {

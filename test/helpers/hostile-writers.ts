@@ -141,6 +141,7 @@ export const CORPUS: [string, () => Buffer][] = [
   ['symlink, then a file through it', () => pythonTar(`tf(lambda t: (member(t, '${A}/l', type=tarfile.SYMTYPE, linkname='../bob'), member(t, '${A}/l/pwned.txt')))`)],
   // Each symlink lexically inside alice/, but q really resolves to alice/z, so p's "../../.." climbs out.
   ['symlink chain that resolves outside (each link lexically inside)', () => pythonTar(`tf(lambda t: [member(t, d, type=tarfile.DIRTYPE, mode=0o755) for d in ('${A}', '${A}/x', '${A}/x/y', '${A}/z')] + [member(t, '${A}/x/y/q', type=tarfile.SYMTYPE, linkname='../../z'), member(t, '${A}/x/y/p', type=tarfile.SYMTYPE, linkname='q/../../../w')])`)],
+  ['the workspace itself as a symlink', () => pythonTar(`tf(lambda t: member(t, '${A}', type=tarfile.SYMTYPE, linkname='alice/x'))`)],
   ['setuid root file', () => pythonTar(`tf(lambda t: (member(t, '${A}', type=tarfile.DIRTYPE, mode=0o755), member(t, '${A}/sh', '#!/bin/sh', mode=0o4755, uid=0)))`)],
   ['setgid file', () => pythonTar(`tf(lambda t: (member(t, '${A}', type=tarfile.DIRTYPE, mode=0o755), member(t, '${A}/sh', '#!/bin/sh', mode=0o2755, gid=0)))`)],
   // GNU tar as the writer.
