@@ -39,7 +39,6 @@ describe('restore users refuses archives that two tar readers read differently (
     const set = plantMultiSet(path.join(root, 'data/db/backups'), `20260401_${String(i).padStart(6, '0')}`, { alice: build(), bob: BOB() });
     try {
       const r = cli(['--root', root, 'restore', 'users', '--from', set, '--yes']);
-      if (process.env.SHOW_MSG) console.log(`${_name}\n    ${r.stderr}`);
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/^error: (Refusing|Extracting) alice\.tar\.gz/)]);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       untouched();

@@ -97,7 +97,6 @@ describe('hostile writers and mutated headers', () => {
       const set = plantMultiSet(path.join(root, 'data/db/backups'), `20270201_${String(i).padStart(6, '0')}`, { alice: zlib.gzipSync(tar) }, { files: 100, bytes: 10_000_000 });
       try {
         const r = cli(['--root', root, 'restore', 'users', '--from', set, '--user', 'alice', '--yes']);
-        if (process.env.SHOW_MSG) console.log(`fuzz ${i}: ${r.code} ${r.stderr.trim().slice(0, 160)}`);
         expect([i, r.code]).toEqual([i, r.code === 0 ? 0 : 1]);
         if (r.code) expect(r.stderr.trim().split('\n')).toHaveLength(1);
         else {
