@@ -97,7 +97,7 @@ function pump(raw: Readable, file: string, scanner: StrictTarScanner, tar: Child
         raw.destroy();
         out.destroy();
         zstd?.kill('SIGKILL');
-        if (tar && tar.exitCode === null) {
+        if (tar && tar.pid !== undefined && tar.exitCode === null && tar.signalCode === null) {
           tar.kill('SIGKILL');
           tar.once('close', () => reject(err)); // nothing may still be writing into staging when we return
         } else reject(err);
