@@ -39,8 +39,15 @@ export interface UsersBackupResult {
 /** Default compression levels: chosen by `npm run bench` for speed at a size close to gzip -6. */
 export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 4, zstd: 3, none: 0 };
 
-/** Name of scitex-data's own working folder inside data/users (a "~" can never be in a username). */
-export const WORK_DIR_NAME = '~scitex-data';
+/**
+ * Name of scitex-data's own working folder inside data/users (staging, safety copies): on the same
+ * filesystem as the workspaces, so swaps are renames. A "~" can never be in a username, and the leading
+ * dot keeps it out of the app's `for d in data/users/*` loops (scripts/backup_workspaces.sh).
+ */
+export const WORK_DIR_NAME = '.~scitex-data';
+
+/** Where versions before 0.2 kept it; still never taken for a user. */
+export const LEGACY_WORK_DIR_NAME = '~scitex-data';
 
 /** The user directories under data/users: validated names; anything else is reported, not archived. */
 export async function listUserDirs(root: string, log: Logger): Promise<string[]> {
@@ -54,7 +61,7 @@ export async function listUserDirs(root: string, log: Logger): Promise<string[]>
   }
   const out: string[] = [];
   for (const e of entries) {
-    if (e.name === '.gitkeep' || e.name === WORK_DIR_NAME) continue;
+    if (e.name === '.gitkeep' || e.name === WORK_DIR_NAME || e.name === LEGACY_WORK_DIR_NAME) continue;
     const problem = usernameProblem(e.name);
     if (!e.isDirectory() || problem) {
       log.warn(`data/users/${e.name} is ${problem ? `not a valid username (${problem})` : 'not a directory'}; not backed up.`);

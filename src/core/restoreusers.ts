@@ -8,9 +8,10 @@ import { checkStaged, type OwnerPolicy } from './stagecheck.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
 import { exists, freeBytes, fsyncDir, parseSha256sumLine, timestamp, uniquePath } from './fsafe.js';
-import { assertUsersDirNotSymlink, usersDir, validateUsername } from './layout.js';
+import { assertUsersDirNotSymlink, dataDir, usersDir, validateUsername } from './layout.js';
 import type { Logger, Progress } from './logger.js';
 import { pool, WORK_DIR_NAME } from './backupusers.js';
+import { anchorDir, anchorPrivateWorkDir, mkdirsLikeParent, type AnchoredDir } from './nofollow.js';
 import { listUserSets, readManifest, type Manifest, type ManifestUser } from './userset.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
 import { ownBackup } from './origin.js';
@@ -161,13 +162,13 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
   const { setDir, users } = await selectSet(cfg, opts);
   const targetUsers = opts.to ? path.join(path.resolve(cfg.root, opts.to), 'data', 'users') : usersDir(cfg.root);
   const ts = timestamp();
-  const work = path.join(targetUsers, WORK_DIR_NAME);
+  const workShown = path.join(targetUsers, WORK_DIR_NAME);
   const planned: RestoredUser[] = [];
   for (const u of users) {
     const target = path.join(targetUsers, u.username);
     const live = await exists(target);
     if (live && opts.to) throw new UsageError(`${target} already exists.`, 'Choose an empty --to directory.');
-    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(work, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
+    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(workShown, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
   }
   expectedChecksums(setDir, users);
   // Said once, with the plan (the CLI plans before it restores).
@@ -182,15 +183,27 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     }
     return { set: setDir, users: planned, dryRun: true };
   }
-  await fsp.mkdir(targetUsers, { recursive: true });
+  // Everything below happens through descriptors of data/users and of our work directory, opened
+  // without following links: the app's user can swap either for a symlink at any instant.
+  mkdirsLikeParent(opts.to ? path.resolve(cfg.root, opts.to) : dataDir(cfg.root), targetUsers);
+  const usersFd = anchorDir(targetUsers, opts.to ? path.resolve(cfg.root, opts.to) : dataDir(cfg.root));
+  let workFd: AnchoredDir;
+  try {
+    workFd = anchorPrivateWorkDir(usersFd, WORK_DIR_NAME);
+  } catch (err) {
+    usersFd.close();
+    throw err;
+  }
+  const work = workFd.path;
+  /** The anchored name of a path below data/users (plans and messages keep the real one). */
+  const at = (p: string) => path.join(usersFd.path, path.relative(targetUsers, p));
   // Unique per run: a killed run's orphaned tar may still be writing into its own staging directory.
   const staging = path.join(work, `staging_${ts}_${process.pid}`);
   // Staging left by an interrupted restore is garbage (the archive is still there): clear it.
   for (const n of await fsp.readdir(work).catch(() => [] as string[])) {
-    if (n.startsWith('staging_')) await fsp.rm(path.join(work, n), { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => log.warn(`Could not remove ${path.join(work, n)} yet (an interrupted run may still be writing into it); remove it later.`));
+    if (n.startsWith('staging_')) await fsp.rm(path.join(work, n), { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => log.warn(`Could not remove ${path.join(targetUsers, WORK_DIR_NAME, n)} yet (an interrupted run may still be writing into it); remove it later.`));
   }
   await fsp.mkdir(staging, { recursive: true, mode: 0o700 });
-  await fsp.chmod(work, 0o700);
   const owners = liveOwners(cfg.root);
   let progress: Progress | undefined;
   try {
@@ -213,15 +226,17 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     // Everything is staged and checked: only now touch live data, one rename pair per user.
     if (planned.some((p) => p.safetyCopy)) await fsp.mkdir(path.join(work, 'safety'), { recursive: true, mode: 0o700 });
     for (const p of planned) {
-      if (p.safetyCopy) await fsp.rename(p.target, p.safetyCopy);
-      await fsp.rename(path.join(staging, String(planned.indexOf(p)), 'data', 'users', p.username), p.target);
+      if (p.safetyCopy) await fsp.rename(at(p.target), at(p.safetyCopy));
+      await fsp.rename(path.join(staging, String(planned.indexOf(p)), 'data', 'users', p.username), at(p.target));
       log.info(`restored ${p.username}${p.safetyCopy ? ` (previous copy kept at ${p.safetyCopy})` : ''}`);
     }
-    await fsyncDir(targetUsers);
+    await fsyncDir(usersFd.path);
     return { set: setDir, users: planned, dryRun: false };
   } finally {
     progress?.done(); // also on failure, so a terminal's bar never swallows the error line
-    await fsp.rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch((err: unknown) => log.warn(`Could not remove the staging directory ${staging} (${(err as Error).message}); remove it by hand.`));
-    await fsp.rmdir(work).catch(() => {}); // only when no safety copies remain in it
+    await fsp.rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch((err: unknown) => log.warn(`Could not remove the staging directory ${path.join(targetUsers, WORK_DIR_NAME, path.basename(staging))} (${(err as Error).message}); remove it by hand.`));
+    workFd.close();
+    await fsp.rmdir(path.join(usersFd.path, WORK_DIR_NAME)).catch(() => {}); // only when no safety copies remain in it
+    usersFd.close();
   }
 }

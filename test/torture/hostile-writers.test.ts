@@ -56,7 +56,7 @@ const INTERESTING = [0, 0x2f, 0x2e, 0x30, 0x31, 0x32, 0x35, 0x37, 0x53, 0x4c, 0x
 function othersUntouched(): void {
   expect(snapshotTree(path.join(root, 'data/users/bob'))).toEqual(others);
   expect(fs.readdirSync(path.join(root, 'data/users')).sort()).toEqual(expect.arrayContaining(['alice', 'bob']));
-  expect(fs.readdirSync(path.join(root, 'data/users')).filter((n) => !['alice', 'bob', '~scitex-data', '.gitkeep'].includes(n))).toEqual([]);
+  expect(fs.readdirSync(path.join(root, 'data/users')).filter((n) => !['alice', 'bob', '.~scitex-data', '.gitkeep'].includes(n))).toEqual([]);
   expect(fs.readdirSync(outside)).toEqual([]);
   expect(fs.existsSync('/tmp/scitex-pwned')).toBe(false);
 }
