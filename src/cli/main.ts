@@ -10,6 +10,8 @@ import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
 import { registerMigrate } from './migrate.js';
+import { registerPin } from './pin.js';
+import { registerClean } from './clean.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -57,6 +59,8 @@ export function buildProgram(): Command {
   registerList(program);
   registerRestore(program);
   registerPrune(program);
+  registerPin(program);
+  registerClean(program);
   registerVerify(program);
   return program;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { backupChecks } from './backups.js';
 import { deepChecks, postgresCheck } from './deep.js';
 import { layoutChecks } from './layout.js';
+import { leftoverCheck } from './leftovers.js';
 import type { Check } from './types.js';
 
 export type { Check, Status } from './types.js';
@@ -35,6 +36,7 @@ async function runChecks(cfg: ResolvedConfig, opts: VerifyOptions): Promise<Chec
     const pg = await postgresCheck(cfg);
     if (pg) checks.push(pg);
   }
+  checks.push(await leftoverCheck(cfg, !opts.skipDb));
   if (opts.backups || opts.deep) checks.push(...(await backupChecks(cfg, { maxAgeHours: opts.maxAgeHours ?? 26 })));
   if (opts.deep) checks.push(...(await deepChecks(cfg)));
   return checks;
