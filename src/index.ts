@@ -28,3 +28,4 @@ export * from './core/migrate/plan.js';
 export * from './core/migrate/run.js';
 export { layoutChecks } from './core/verify/layout.js';
 export * from './core/clean.js';
+export * from './core/status.js';

@@ -12,6 +12,7 @@ import { registerVerify } from './verify.js';
 import { registerMigrate } from './migrate.js';
 import { registerPin } from './pin.js';
 import { registerClean } from './clean.js';
+import { registerStatus } from './status.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerMigrate(program);
   registerBackup(program);
+  registerStatus(program);
   registerList(program);
   registerRestore(program);
   registerPrune(program);

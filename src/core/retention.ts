@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { listBackups, type BackupEntry } from './catalog.js';
 import { UsageError } from './errors.js';
 import { fsyncDir, partialName, writeFileAtomic } from './fsafe.js';
@@ -50,6 +51,33 @@ export function formatDuration(ms: number): string {
     }
   }
   return out || '0h';
+}
+
+/** The policy the last pruning run applied (hidden in the backup directory; the catalog never lists it). */
+export const POLICY_FILE = '.scitex-data-retention.json';
+
+/** The policy the last pruning run applied, or null when none is recorded (or it cannot be read). */
+export function recordedPolicy(dir: string): { policy: RetentionPolicy; applied: string } | null {
+  try {
+    const j = JSON.parse(fs.readFileSync(path.join(dir, POLICY_FILE), 'utf8')) as { policy?: RetentionPolicy; applied?: string };
+    const p = j.policy ?? {};
+    const n = (x: unknown) => (Number.isInteger(x) && (x as number) >= 0 ? (x as number) : undefined);
+    const policy: RetentionPolicy = { last: n(p.last), within: n(p.within), daily: n(p.daily), weekly: n(p.weekly), monthly: n(p.monthly) };
+    return hasPolicy(policy) ? { policy, applied: String(j.applied ?? '') } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The policy as the flags that express it. */
+export function describePolicy(p: RetentionPolicy): string {
+  const parts: string[] = [];
+  if (p.last) parts.push(`--keep-last ${p.last}`);
+  if (p.within) parts.push(`--keep-within ${formatDuration(p.within)}`);
+  if (p.daily) parts.push(`--keep-daily ${p.daily}`);
+  if (p.weekly) parts.push(`--keep-weekly ${p.weekly}`);
+  if (p.monthly) parts.push(`--keep-monthly ${p.monthly}`);
+  return parts.join(' ');
 }
 
 /** Suffix of the marker that pins a backup (beside the file or the set directory): retention never deletes it. */
@@ -195,6 +223,8 @@ export async function prune(dir: string, policy: RetentionPolicy, log: Logger, o
   const entries = await listBackups(dir);
   const decisions = planRetention(entries, policy, { ...opts, pins: readPins(entries) });
   if (opts.dryRun) return decisions;
+  // Remembered so that `status` can show what the next run's retention will delete.
+  await writeFileAtomic(path.join(dir, POLICY_FILE), JSON.stringify({ policy, applied: new Date().toISOString() }) + '\n').catch((err: Error) => log.debug(`could not record the policy: ${err.message}`));
   for (const d of decisions.filter((x) => !x.keep)) {
     log.debug(`removing ${d.entry.path}`);
     // Rename first (atomic): a crash mid-delete leaves a hidden partial name the next run removes,
