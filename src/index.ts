@@ -29,3 +29,5 @@ export * from './core/migrate/run.js';
 export { layoutChecks } from './core/verify/layout.js';
 export * from './core/clean.js';
 export * from './core/status.js';
+export * from './core/contents.js';
+export * from './core/setdiff.js';

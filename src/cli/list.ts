@@ -3,17 +3,19 @@ import { listBackups } from '../index.js';
 import { human } from './context.js';
 import { run } from './main.js';
 import { backupDirOption } from './options.js';
+import { contentsOf } from './ls.js';
 
 /** `scitex-data list [db|users|all]`: the backups with time, size, kind and checksum status. */
 export function registerList(program: Command): void {
   program
     .command('list')
     .description('list the backups with time, size, kind and whether their checksum is recorded')
-    .addArgument(new Argument('[which]', 'which backups').choices(['db', 'users', 'all']).default('all'))
+    .addArgument(new Argument('[which]', 'db, users or all; or a backup\'s name to show its contents (as `ls`)').default('all'))
     .addOption(backupDirOption())
     .action(
       run('list', async (ctx, which: string, o: { backupDir?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
+        if (!['db', 'users', 'all'].includes(which)) return contentsOf(ctx, cfg.backupDir.value, which);
         const all = await listBackups(cfg.backupDir.value);
         const rows = all.filter((e) => which === 'all' || (which === 'users' ? e.kind === 'users' : e.kind !== 'users'));
         if (!rows.length) ctx.say(`No backups in ${cfg.backupDir.value}.`);

@@ -13,6 +13,8 @@ import { registerMigrate } from './migrate.js';
 import { registerPin } from './pin.js';
 import { registerClean } from './clean.js';
 import { registerStatus } from './status.js';
+import { registerLs } from './ls.js';
+import { registerDiff } from './diff.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -59,6 +61,8 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerStatus(program);
   registerList(program);
+  registerLs(program);
+  registerDiff(program);
   registerRestore(program);
   registerPrune(program);
   registerPin(program);
