@@ -38,6 +38,7 @@ export function registerRestore(program: Command): void {
     .command('users')
     .description('restore user directories from the newest set (or --from/--at); the current ones are kept as safety copies')
     .option('--user <name>', 'restore only this user (repeatable)', collect)
+    .option('--path <rel>', "with --user: restore only this file or directory of the user's (repeatable, e.g. proj/paper-1)", collect)
     .option('--from <path>', 'a set directory (users_<ts>) or one archive in it')
     .option('--at <timestamp>', 'the set taken at YYYYMMDD_HHMMSS')
     .option('--to <dir>', 'extract under <dir>/data/users instead of touching live data')
@@ -45,20 +46,23 @@ export function registerRestore(program: Command): void {
     .option('--dry-run', 'list what would change, change nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
-      run('restore users', async (ctx, o: { user?: string[]; from?: string; at?: string; to?: string; backupDir?: string; dryRun?: boolean; yes?: boolean }) => {
+      run('restore users', async (ctx, o: { user?: string[]; path?: string[]; from?: string; at?: string; to?: string; backupDir?: string; dryRun?: boolean; yes?: boolean }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
-        const opts = { usernames: o.user, from: o.from, at: o.at, to: o.to };
+        const opts = { usernames: o.user, paths: o.path, from: o.from, at: o.at, to: o.to };
         const r = await withLock(cfg.root, 'restore users', async () => {
           // The plan without reading archives; --dry-run also verifies them and computes what would change.
           const plan = await restoreUsers(cfg, ctx.log, { ...opts, dryRun: true, planOnly: !o.dryRun });
           for (const u of plan.users) {
             const d = u.diff;
-            ctx.say(`${u.username}: from ${u.archive} -> ${u.target}${d ? ` (${d.missing} to bring back, ${d.changed} to replace, ${d.extra} only live, ${d.same} same)` : ''}${u.safetyCopy ? `; current copy kept as ${u.safetyCopy}` : ''}`);
+            const what = u.paths ? ` ${u.paths.map((x) => `${x.path}${x.live ? ' (replaces the live one)' : ' (not live now)'}`).join(', ')} of` : '';
+            if (u.unchanged) ctx.say(`${u.username}: unchanged since ${u.archive}; nothing to restore, no safety copy`);
+            else ctx.say(`${what ? `restore${what} ` : ''}${u.username}: from ${u.archive} -> ${u.target}${d ? ` (${d.missing} to bring back, ${d.changed} to replace, ${d.extra} only live, ${d.same} same)` : ''}${u.safetyCopy ? `; current ${u.paths ? 'paths' : 'copy'} kept as ${u.safetyCopy}` : ''}`);
           }
           if (o.dryRun) return plan;
           if (!o.to && !(await ctx.confirm(`Restore ${plan.users.length} user(s) from ${plan.set}?`, o.yes, 'replace live user directories'))) return plan;
           return restoreUsers(cfg, ctx.log, opts);
         });
+        if (!r.dryRun) for (const u of r.users) if (u.unchanged) ctx.say(`${u.username}: unchanged, left as it is (no safety copy)`);
         return { result: { ...r } };
       }),
     );

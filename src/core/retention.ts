@@ -38,7 +38,7 @@ export function parseDuration(text: string): number | null {
   if (!/^(\d+[ymwdh])+$/.test(text)) return null;
   let ms = 0;
   for (const [, n, u] of text.matchAll(/(\d+)([ymwdh])/g)) ms += Number(n) * UNIT_MS[u!]!;
-  return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
+  return Number.isSafeInteger(ms) ? ms : null;
 }
 
 /** A span in milliseconds as the shortest text parseDuration reads back (`30d`, `1y6m`, `36h`). */
