@@ -9,7 +9,7 @@ import { ARCHIVE_EXT, writeArchive, type Compression } from '../adapters/tarwrit
 import { walkTree } from '../adapters/walk.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
+import { ensurePrivateDir, fsyncDir, fsyncFile, parseTimestamp, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
 import { dataDir, usernameProblem, usersDir, validateUsername } from './layout.js';
 import type { Logger, Progress } from './logger.js';
 import { originOf } from './origin.js';
@@ -132,8 +132,11 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   const backupDir = cfg.backupDir.value;
   await ensurePrivateDir(backupDir, dataDir(cfg.root));
   const previous = await previousArchives(backupDir, compression, level);
-  // Two runs within one second (tests, a manual run after cron) take the next free second.
+  // Two runs within one second (tests, a manual run after cron) take the next free second, and never a
+  // name older than a set a run just bumped ahead (a newer set must sort after the older ones).
   let at = Date.now();
+  const bumped = fs.readdirSync(backupDir).map((n) => (n.startsWith('users_') ? parseTimestamp(n.slice(6))?.getTime() : undefined)).filter((t): t is number => t !== undefined && t >= at - 1000 && t < at + 60_000);
+  if (bumped.length) at = Math.max(at, Math.max(...bumped) + 1000);
   while (fs.existsSync(path.join(backupDir, `users_${timestamp(new Date(at))}`))) at += 1000;
   const ts = timestamp(new Date(at));
   const final = path.join(backupDir, `users_${ts}`);
