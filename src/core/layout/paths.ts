@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../errors.js';
 
 /** The directories of the new layout, relative to the project root, in creation order. */
 export const LAYOUT_DIRS = ['data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive', 'data/users'] as const;
@@ -100,4 +101,29 @@ export function assertUsersDirNotSymlink(root: string): void {
   if (st.isSymbolicLink()) {
     throw new UsageError(`${dir} is a symlink (to ${readlinkSync(dir)}); refusing to write through it.`, 'Mount the other volume at data/users instead, or pass --root for the tree it points into.');
   }
+}
+
+/**
+ * Name of scitex-data's own working folder inside data/users (staging, safety copies): on the same
+ * filesystem as the workspaces, so swaps are renames. A "~" can never be in a username, and the leading
+ * dot keeps it out of the app's `for d in data/users/*` loops (scripts/backup_workspaces.sh).
+ */
+export const WORK_DIR_NAME = '.~scitex-data';
+
+/** Where versions before 0.2 kept it; still never taken for a user. */
+export const LEGACY_WORK_DIR_NAME = '~scitex-data';
+
+/** The `username` recorded in a directory's workspace_info.json (top or proj/), or undefined when none is readable. */
+export function workspaceUsername(dir: string): string | undefined {
+  for (const f of [path.join(dir, 'workspace_info.json'), path.join(dir, 'proj', 'workspace_info.json')]) {
+    try {
+      const st = fs.lstatSync(f);
+      if (!st.isFile() || st.size > 1 << 20) continue; // a FIFO or a huge file planted there is no evidence
+      const name = (JSON.parse(fs.readFileSync(f, 'utf8')) as { username?: unknown }).username;
+      if (typeof name === 'string') return name;
+    } catch {
+      /* absent or unreadable: no evidence */
+    }
+  }
+  return undefined;
 }
