@@ -18,7 +18,6 @@ export const APP_DIRS = ['data/db', 'data/db/sqlite', 'data/users'] as const;
 /** Entries under data/ that the app uses in place and that are never users. */
 export const APP_ENTRIES = ['db', 'users', 'ssh_keys', 'anonymous', 'visitor'] as const;
 
-
 /** `<root>/data` */
 export const dataDir = (root: string): string => path.join(path.resolve(root), 'data');
 /** `<root>/data/db` */
@@ -54,39 +53,6 @@ export function validateUsername(name: string): string {
     throw new UsageError(`Refusing username ${JSON.stringify(name)}: ${problem}.`, "Usernames follow Django's rule: letters, digits and . @ + - _, up to 150 characters.");
   }
   return name;
-}
-
-/** Returns the project name unchanged, or throws when it is not a single safe path segment. */
-export function validateProjectName(name: string): string {
-  const bad =
-    typeof name !== 'string' || name.length === 0 || name === '.' || name === '..' ||
-    name.includes('/') || name.includes('\\') || name.includes('\0') || Buffer.byteLength(name) > 255;
-  if (bad) {
-    throw new UsageError(`Refusing project name ${JSON.stringify(name)}: it must be one path segment.`, 'Use a name without "/", NUL, "." or "..".');
-  }
-  return name;
-}
-
-/** `<root>/data/users/<username>`, the design document's get_user_data_dir. */
-export function userDataDir(root: string, username: string): string {
-  const dir = path.join(usersDir(root), validateUsername(username));
-  assertInside(usersDir(root), dir);
-  return dir;
-}
-
-/** `<root>/data/users/<username>/proj/<project>`, the design document's get_user_project_dir. */
-export function userProjectDir(root: string, username: string, project: string): string {
-  const dir = path.join(userDataDir(root, username), 'proj', validateProjectName(project));
-  assertInside(usersDir(root), dir);
-  return dir;
-}
-
-/** Throws unless `child` lies strictly below `parent` (lexically). */
-export function assertInside(parent: string, child: string): void {
-  const rel = path.relative(parent, child);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new UsageError(`Refusing path ${child}: it is outside ${parent}.`);
-  }
 }
 
 /** Throws when data/users is a symlink: a restore or migration would write somewhere else than it says. */
