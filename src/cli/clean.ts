@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { findLeftovers, oldLeftovers, removeLeftovers, withLock, formatDuration } from '../index.js';
 import { human } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { durationArg } from './options.js';
 
 /** `scitex-data clean`: removes what restores kept aside (safety copies, pre-restore databases) once old enough. */

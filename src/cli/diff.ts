@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { diffSets } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, collect } from './options.js';
 
 /** `scitex-data diff <set> [other]`: what changed for which user, between two sets or a set and the live tree. */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { backupContents, type Contents } from '../index.js';
 import { human, type Ctx } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption } from './options.js';
 
 const day = (s: number) => new Date(s * 1000).toISOString().replace('T', ' ').slice(0, 16);
@@ -30,8 +30,9 @@ export function printContents(ctx: Ctx, c: Contents): void {
 export async function contentsOf(ctx: Ctx, dir: string, name: string, user?: string, prefix?: string): Promise<{ result: Record<string, unknown> }> {
   const c = await backupContents(dir, name, { user, prefix });
   printContents(ctx, c);
-  const { set: _s, ...backup } = c.backup;
-  return { result: { ...c, backup: { ...backup, time: c.backup.time?.toISOString() ?? null } } };
+  // The set's inner summary is what `list` shows already; the contents are the point here.
+  const backup = { ...c.backup, set: undefined, time: c.backup.time?.toISOString() ?? null };
+  return { result: { ...c, backup } };
 }
 
 /** `scitex-data ls <backup> [user]`: a backup's contents with sizes, read from headers (nothing extracted). */

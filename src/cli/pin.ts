@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { pinBackup, unpinBackup, withLock } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption } from './options.js';
 
 /** `scitex-data pin|unpin <backup>`: a pinned backup is never pruned (e.g. the one taken before a risky deploy). */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describePolicy, ExitCode, status, type StatusReport } from '../index.js';
 import { human, type Ctx } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, intArg, keepOptions, policyFrom } from './options.js';
 
 const age = (h: number) => (h >= 48 ? `${(h / 24).toFixed(1)} d` : `${h.toFixed(1)} h`);

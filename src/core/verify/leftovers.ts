@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from '../config.js';
-import { findLeftovers } from '../clean.js';
+import { findLeftovers } from '../status/index.js';
 import { pass, some, warn, type Check } from './types.js';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
