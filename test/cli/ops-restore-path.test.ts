@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { swapPaths, validateRestorePaths } from '../../src/core/restorepaths.js';
+import { swapPaths, validateRestorePaths } from '../../src/core/restore/paths.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { makeUser, snapshotTree } from '../helpers/tree.js';
 
