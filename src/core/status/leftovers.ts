@@ -82,7 +82,9 @@ export async function findLeftovers(cfg: ResolvedConfig, opts: { pg?: boolean } 
         const rows = (await c.query<{ datname: string; size: string }>("SELECT datname, pg_database_size(oid)::text AS size FROM pg_database WHERE datname LIKE '%\\_pre\\_restore\\_%' ORDER BY datname")).rows;
         for (const r of rows) {
           const prefix = r.datname.replace(/_pre_restore_.*$/, '');
-          if (!live.startsWith(prefix) || !PRE_RE.test(r.datname)) continue;
+          // Ours: the live name itself, or (names over 63 bytes) its truncation that fills the 63 bytes exactly.
+          const ours = prefix === live || (r.datname.length === 63 && live.startsWith(prefix));
+          if (!ours || !PRE_RE.test(r.datname)) continue;
           items.push({ kind: 'postgres', name: r.datname, path: null, sideFiles: [], time: timeOf(r.datname), size: Number(r.size) });
         }
       } finally {
