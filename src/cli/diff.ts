@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { diffSets } from '../index.js';
 import { run } from './run.js';
-import { backupDirOption, collect } from './options.js';
+import { backupDirOption, collect, intArg } from './options.js';
 
 /** `scitex-data diff <set> [other]`: what changed for which user, between two sets or a set and the live tree. */
 export function registerDiff(program: Command): void {
@@ -11,7 +11,7 @@ export function registerDiff(program: Command): void {
     .argument('<set>', 'the older user set (users_<ts>)')
     .argument('[other]', 'the newer set; without it, the live tree')
     .option('--user <name>', 'only this user (repeatable)', collect)
-    .option('--limit <n>', 'paths shown per user and change (0: all)', (v) => Number(v), 20)
+    .option('--limit <n>', 'paths shown per user and change (0: all)', intArg, 20)
     .addOption(backupDirOption())
     .action(
       run('diff', async (ctx, from: string, to: string | undefined, o: { user?: string[]; limit: number; backupDir?: string }) => {

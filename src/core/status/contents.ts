@@ -69,9 +69,17 @@ export interface Contents {
 
 /** Lists a backup's contents without extracting or restoring anything. */
 export async function backupContents(dir: string, name: string, opts: { user?: string; prefix?: string } = {}): Promise<Contents> {
-  const e = await findBackup(dir, name);
+  // `users_<ts>/alice.tar.gz` (a user's archive, as `list` and restore --from name it) means that set and user.
+  const parts = name.replace(/\/+$/, '').split('/');
+  const archive = parts.length > 1 && /\.tar(\.gz|\.zst)?$/.test(parts[parts.length - 1]!) ? parts.pop()! : null;
+  const e = await findBackup(dir, archive ? parts.join('/') : name);
   if (e.kind === 'users') {
     const m = readManifest(e.path);
+    if (archive) {
+      const owner = m.users.find((u) => u.archive === archive);
+      if (!owner) throw new UsageError(`${e.name} has no archive ${archive}.`, `It holds: ${m.users.map((x) => x.archive).join(', ') || 'nothing'}.`);
+      opts = { ...opts, user: opts.user ?? owner.username };
+    }
     const users = m.users.map((u) => ({ username: u.username, archive: u.archive, size: u.size, files: u.files, bytes: u.bytes, reused: u.reused, changed: u.changed?.length ?? 0 }));
     if (!opts.user) return { backup: e, checksumRecorded: e.checksum, users };
     const u = m.users.find((x) => x.username === opts.user);
