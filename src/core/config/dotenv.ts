@@ -1,6 +1,6 @@
 /**
- * `.env` parsing with python-dotenv's grammar (src/dotenv/parser.py and variables.py), because that is how the app
- * reads the file. npm's dotenv differs where it matters: it cuts an unquoted value at any `#` (python-dotenv only at a
+ * `.env` parsing with python-dotenv's grammar (src/dotenv/parser.py and variables.py of release 1.2.2, the one a
+ * virtualenv installs today), because that is how the app reads the file. npm's dotenv differs where it matters: it cuts an unquoted value at any `#` (python-dotenv only at a
  * `#` after whitespace, so `KEY=abc#def` is `abc#def`), knows fewer escapes and does no `${VAR}` expansion.
  */
 
@@ -17,20 +17,26 @@ export interface DotenvParse {
   errorLines: number[];
 }
 
+// Python's `\s` (str.isspace) differs from JavaScript's: it has \x1c-\x1f and \x85 and lacks the BOM \ufeff.
+const PY_HSPACE = String.raw`\t\v\f\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`;
+const PY_SPACE = String.raw`\n\r${PY_HSPACE}`;
 // The parser's regexes, sticky so each match starts where the reader stands (Python's regex.match(string, pos)).
-const sticky = (re: string) => new RegExp(re, 'uy');
-const MULTILINE_WS = sticky(String.raw`\s*`);
-const WS = sticky(String.raw`[^\S\r\n]*`);
-const EXPORT = sticky(String.raw`(?:export[^\S\r\n]+)?`);
+// `[^\S\r\n]` (horizontal space) is written [H] below, `\s` is [S].
+const sticky = (re: string) => new RegExp(re.replaceAll('[H]', `[${PY_HSPACE}]`).replaceAll('[S]', `[${PY_SPACE}]`).replaceAll('[^=#S]', `[^=#${PY_SPACE}]`), 'uy');
+const MULTILINE_WS = sticky(String.raw`[S]*`);
+const WS = sticky(String.raw`[H]*`);
+const EXPORT = sticky(String.raw`(?:export[H]+)?`);
 const SQ_KEY = sticky(String.raw`'([^']+)'`);
-const UNQUOTED_KEY = sticky(String.raw`([^=#\s]+)`);
-const EQUAL = sticky(String.raw`(=[^\S\r\n]*)`);
+const UNQUOTED_KEY = sticky(String.raw`([^=#S]+)`);
+const EQUAL = sticky(String.raw`(=[H]*)`);
 const SQ_VALUE = sticky(String.raw`'((?:\\'|[^'])*)'`);
 const DQ_VALUE = sticky(String.raw`"((?:\\"|[^"])*)"`);
 const UNQUOTED_VALUE = sticky(String.raw`([^\r\n]*)`);
-const COMMENT = sticky(String.raw`(?:[^\S\r\n]*#[^\r\n]*)?`);
-const END_OF_LINE = sticky(String.raw`[^\S\r\n]*(?:\r\n|\n|\r|$)`);
+const COMMENT = sticky(String.raw`(?:[H]*#[^\r\n]*)?`);
+const END_OF_LINE = sticky(String.raw`[H]*(?:\r\n|\n|\r|$)`);
 const REST_OF_LINE = sticky(String.raw`[^\r\n]*(?:\r|\n|\r\n)?`);
+const PY_COMMENT = new RegExp(`[${PY_SPACE}]+#.*`, 'su');
+const PY_TRAILING = new RegExp(`[${PY_SPACE}]+$`, 'u');
 const DQ_ESCAPES = /\\[\\'"abfnrtv]/gu;
 const SQ_ESCAPES = /\\[\\']/gu;
 const ESCAPED: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
@@ -61,20 +67,20 @@ class Reader {
   }
 }
 
-function parseValue(r: Reader, precededByWhitespace: boolean): string {
+function parseValue(r: Reader): string {
   const c = r.peek(1);
   if (c === "'") return r.read(SQ_VALUE)[0]!.replace(SQ_ESCAPES, (e) => ESCAPED[e[1]!]!);
   if (c === '"') return r.read(DQ_VALUE)[0]!.replace(DQ_ESCAPES, (e) => ESCAPED[e[1]!]!);
   if (c === '' || c === '\n' || c === '\r') return '';
   const part = r.read(UNQUOTED_VALUE)[0]!;
-  // `KEY=  # note` is empty; `KEY=#x` is "#x"; otherwise a comment starts only at whitespace + `#`.
-  if (precededByWhitespace && part.startsWith('#')) return '';
-  return part.replace(/\s+#.*/su, '').trimEnd();
+  // A comment starts only at whitespace + `#` inside the value (the spaces after `=` are already consumed, so
+  // released python-dotenv reads `KEY=  # note` as "# note"; its unreleased main branch reads "").
+  return part.replace(PY_COMMENT, '').replace(PY_TRAILING, '');
 }
 
-/** Parses .env text exactly as python-dotenv's parser does (a leading BOM is dropped, like its Reader). */
+/** Parses .env text exactly as python-dotenv's parser does (1.2.2 keeps a leading BOM, in the first key). */
 export function parseDotenv(text: string): DotenvParse {
-  const r = new Reader(text.replace(/^\ufeff/, ''));
+  const r = new Reader(text);
   const bindings: DotenvBinding[] = [];
   const errorLines: number[] = [];
   while (r.pos < r.text.length) {
@@ -88,7 +94,10 @@ export function parseDotenv(text: string): DotenvParse {
       if (c !== '#') key = (c === "'" ? r.read(SQ_KEY) : r.read(UNQUOTED_KEY))[0]!;
       r.read(WS);
       let value: string | null = null;
-      if (r.peek(1) === '=') value = parseValue(r, r.read(EQUAL)[0]!.length > 1);
+      if (r.peek(1) === '=') {
+        r.read(EQUAL);
+        value = parseValue(r);
+      }
       r.read(COMMENT);
       r.read(END_OF_LINE);
       if (key !== null) bindings.push({ key, value, line });
