@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { askPython, fromSettings, loadedEnv, pickPython, type SettingsSource } from './config/appsettings.js';
 import { dotenvDisabled, dotenvValues, parseDotenv } from './config/dotenv.js';
-import { chooseModule, emulateDatabase } from './config/emulate.js';
+import { chooseModule, emulateDatabase, moduleFile } from './config/emulate.js';
 import { backupsDir } from './layout.js';
 
 export type { SettingsSource } from './config/appsettings.js';
@@ -104,10 +104,12 @@ export function resolveConfig(root: string, opts: ConfigOptions, processEnv: Rec
     warnings.push(...emulationWarnings);
   } else {
     env = loadedEnv(choice, asked.loaded);
-    const againstEnv = env.value === choice.env.value ? emulated : emulateDatabase(absRoot, { ...choice, env }, lookup, []);
+    const same = env.value === choice.env.value;
+    const againstEnv = same ? emulated : emulateDatabase(absRoot, { ...choice, env, databaseFile: moduleFile(absRoot, `config.settings.settings_${env.value}`) }, lookup, []);
     // The off-looking switch warning stays true whoever computed the answer.
     warnings.push(...emulationWarnings.filter((w) => /looks like "off"/.test(w)));
-    database = fromSettings(absRoot, asked.db, againstEnv, choice.moduleFile!, warnings);
+    const file = (same ? choice.databaseFile : moduleFile(absRoot, `config.settings.settings_${env.value}`)) ?? choice.moduleFile!;
+    database = fromSettings(absRoot, asked.db, againstEnv, file, warnings);
     settings = { source: 'python', python, module: choice.module, uid: asked.uid };
   }
 

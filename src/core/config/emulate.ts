@@ -132,7 +132,8 @@ export function emulateDatabase(root: string, choice: ModuleChoice, lookup: Look
     if (!pw || !pw.value || pw.value === PLACEHOLDER) {
       // The app then uses its built-in credentials and ignores every other _PROD variable.
       const builtIn = (value: string): Sourced<string> => ({ value, source: 'default' });
-      return { kind: 'postgres', name: builtIn('scitex_cloud_prod'), user: builtIn('scitex_prod'), password: { value: undefined, source: 'default' }, host: builtIn('localhost'), port: { value: 5432, source: 'default' } };
+      const password = /["']PASSWORD["']\s*:\s*["']([^"'\n]*)["']/.exec(t)?.[1] ?? 'CHANGE_THIS_IN_PRODUCTION';
+      return { kind: 'postgres', name: builtIn('scitex_cloud_prod'), user: builtIn('scitex_prod'), password: builtIn(password), host: builtIn('localhost'), port: { value: 5432, source: 'default' } };
     }
   }
   const dflt = env === 'dev' ? { NAME: 'scitex_cloud_dev', USER: 'scitex_dev', PASSWORD: 'scitex_dev_2025', HOST: 'localhost', PORT: '5432' } : { NAME: 'scitex_cloud_prod', USER: 'scitex_prod', HOST: 'localhost', PORT: '5432' };
