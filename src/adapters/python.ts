@@ -72,11 +72,8 @@ export function evaluateSettings(o: EvaluateOptions): SettingsEvaluation {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     maxBuffer: 8 << 20,
   });
-  const err = r.error as NodeJS.ErrnoException | undefined;
-  if (err?.code === 'ETIMEDOUT') return { ok: false, reason: `${o.python} did not finish within ${Math.round(o.timeoutMs / 1000)} s` };
-  if (err?.code === 'ENOENT') return { ok: false, reason: `${o.python} not found` };
-  if (err) return { ok: false, reason: `${o.python} could not run (${err.code ?? err.message})` };
-  const answer = String(r.output[3] ?? '').split('\n').reverse().find((l) => l.startsWith(MARKER));
+  // The answer counts even if the wait timed out: a process the settings left behind may hold the pipes open.
+  const answer = String(r.output?.[3] ?? '').split('\n').reverse().find((l) => l.startsWith(MARKER));
   if (answer) {
     try {
       return JSON.parse(answer.slice(MARKER.length)) as SettingsEvaluation;
@@ -84,6 +81,10 @@ export function evaluateSettings(o: EvaluateOptions): SettingsEvaluation {
       /* fall through: a garbled answer is no answer */
     }
   }
+  const err: NodeJS.ErrnoException | undefined = r.error;
+  if (err?.code === 'ETIMEDOUT') return { ok: false, reason: `${o.python} did not finish within ${Math.round(o.timeoutMs / 1000)} s` };
+  if (err?.code === 'ENOENT') return { ok: false, reason: `${o.python} not found` };
+  if (err) return { ok: false, reason: `${o.python} could not run (${err.code ?? err.message})` };
   const last = String(r.stderr ?? '').trim().split('\n').pop()?.trim();
   return { ok: false, reason: `${o.python} gave no answer (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}${last ? `: ${last}` : ''})` };
 }

@@ -226,6 +226,13 @@ describe('config names the database the app would use', () => {
     expect(py.database.name).toEqual({ value: 'from_env', source: 'environment', variable: 'SCITEX_CLOUD_DB_NAME_PROD' });
   });
 
+  it('--env prod loads the prod settings through the auto-loader whatever SCITEX_CLOUD_ENV says', () => {
+    root = tree(current(), 'export SCITEX_CLOUD_ENV=development\nexport SCITEX_CLOUD_DB_PASSWORD_PROD=pw\nexport SCITEX_CLOUD_DB_NAME_PROD=flag_db\n');
+    const { py } = both(root, {}, ['--env', 'prod']);
+    expect(py.env).toEqual({ value: 'prod', source: 'flag' });
+    expect(py.database.name?.value).toBe('flag_db');
+  });
+
   it('DJANGO_SETTINGS_MODULE comes before SCITEX_CLOUD_DJANGO_SETTINGS_MODULE', () => {
     root = tree(current());
     const { py } = both(root, { DJANGO_SETTINGS_MODULE: 'config.settings.settings_dev', SCITEX_CLOUD_DJANGO_SETTINGS_MODULE: 'config.settings.settings_prod' });

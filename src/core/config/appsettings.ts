@@ -17,7 +17,8 @@ const TIMEOUT_MS = 30_000;
 /** The interpreter to ask: --python, $SCITEX_DATA_PYTHON, the app's .venv, else python3 on PATH. */
 export function pickPython(root: string, flag: string | undefined, environ: Record<string, string | undefined>): string {
   if (flag) return flag;
-  if (environ[PYTHON_VAR]) return environ[PYTHON_VAR]!;
+  const fromEnv = environ[PYTHON_VAR];
+  if (fromEnv) return fromEnv;
   const venv = path.join(root, '.venv/bin/python');
   return fs.existsSync(venv) ? venv : 'python3';
 }
@@ -87,7 +88,7 @@ export function fromSettings(root: string, db: SettingsDatabase, emulated: Postg
   }
   const pg = emulated.kind === 'postgres' ? emulated : undefined;
   const keep = <T>(value: T, e: Sourced<T> | undefined): Sourced<T> => (e && e.value === value ? e : bySettings(value));
-  const str = (v: unknown) => (v === null || v === undefined ? '' : String(v));
+  const str = (v: string | number | null | undefined) => (v === null || v === undefined ? '' : String(v));
   let host = str(db.HOST);
   if (host === '') {
     warnings.push(`The app's settings leave HOST empty (a Unix-socket connection); scitex-data connects over TCP to localhost.`);
