@@ -106,10 +106,10 @@ export function resolveConfig(root: string, opts: ConfigOptions, processEnv: Rec
     env = loadedEnv(choice, asked.loaded);
     const same = env.value === choice.env.value;
     const againstEnv = same ? emulated : emulateDatabase(absRoot, { ...choice, env, databaseFile: moduleFile(absRoot, `config.settings.settings_${env.value}`) }, lookup, []);
-    // The off-looking switch warning stays true whoever computed the answer.
-    warnings.push(...emulationWarnings.filter((w) => /looks like "off"/.test(w)));
     const file = (same ? choice.databaseFile : moduleFile(absRoot, `config.settings.settings_${env.value}`)) ?? choice.moduleFile!;
     database = fromSettings(absRoot, asked.db, againstEnv, file, warnings);
+    // The off-looking switch warning stays true when the app did turn SQLite on.
+    if (database.kind === 'sqlite') warnings.push(...emulationWarnings.filter((w) => /looks like "off"/.test(w)));
     settings = { source: 'python', python, module: choice.module, uid: asked.uid };
   }
 

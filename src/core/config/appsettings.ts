@@ -63,8 +63,11 @@ export function askPython(root: string, python: string, choice: ModuleChoice, ap
 /** The environment the settings actually loaded (config.settings picks settings_prod or settings_dev itself). */
 export function loadedEnv(choice: ModuleChoice, loaded: string[]): Sourced<AppEnv> {
   if (choice.module !== 'config.settings') return choice.env;
+  // settings_<env> on main; production/development in the first auto-loader.
+  const names = { prod: ['settings_prod', 'production'], dev: ['settings_dev', 'development'] } as const;
   for (const env of ['prod', 'dev'] as const) {
-    if (loaded.includes(`config.settings.settings_${env}`) && env !== choice.env.value) return { value: env, source: 'settings', variable: `config.settings.settings_${env}` };
+    const hit = names[env].map((n) => `config.settings.${n}`).find((m) => loaded.includes(m));
+    if (hit && env !== choice.env.value) return { value: env, source: 'settings', variable: hit };
   }
   return choice.env;
 }
