@@ -61,7 +61,9 @@ export const BACKUP_DIR_VAR = 'SCITEX_DATA_BACKUP_DIR';
 /** Reads `<root>/.env` (following a symlink) as python-dotenv would load it; reports lines it cannot parse. */
 export function readDotenv(root: string, environ: Record<string, string | undefined> = {}): { values: Record<string, string>; warnings: string[] } {
   const file = path.join(root, '.env');
-  if (dotenvDisabled(environ)) return { values: {}, warnings: [`PYTHON_DOTENV_DISABLED is set: the app's load_dotenv() loads nothing, so .env is ignored.`] };
+  if (dotenvDisabled(environ)) {
+    return { values: {}, warnings: fs.existsSync(file) ? [`PYTHON_DOTENV_DISABLED is set: the app's load_dotenv() loads nothing, so .env is ignored.`] : [] };
+  }
   let text: string;
   try {
     const st = fs.statSync(file);

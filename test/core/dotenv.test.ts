@@ -98,4 +98,12 @@ describe('.env parsed as python-dotenv parses it', () => {
     expect(c.database.password).toEqual({ value: 'abc#def', source: '.env', variable: 'SCITEX_CLOUD_DB_PASSWORD_DEV' });
     expect(c.database.user.value).toBe('app # user');
   });
+
+  it('PYTHON_DOTENV_DISABLED=true ignores .env, as load_dotenv() does', () => {
+    root = tempDir();
+    fs.writeFileSync(path.join(root, '.env'), 'SCITEX_CLOUD_DB_NAME_DEV=from_file\n');
+    const c = resolveConfig(root, { python: '/nonexistent' }, { PYTHON_DOTENV_DISABLED: 'true' });
+    expect(c.database.kind === 'postgres' && c.database.name.value).toBe('scitex_cloud_dev');
+    expect(c.warnings.join('\n')).toMatch(/PYTHON_DOTENV_DISABLED/);
+  });
 });
