@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { PgTarget } from '../adapters/postgres.js';
 import { askPython, fromSettings, loadedEnv, pickPython, type SettingsSource } from './config/appsettings.js';
 import { dotenvDisabled, dotenvValues, parseDotenv } from './config/dotenv.js';
 import { chooseModule, emulateDatabase, moduleFile } from './config/emulate.js';
-import { backupsDir } from './layout.js';
+import { backupsDir } from './layout/paths.js';
 
 export type { SettingsSource } from './config/appsettings.js';
 
@@ -154,4 +155,9 @@ export function describeConfig(cfg: ResolvedConfig): Record<string, unknown> {
     settings: cfg.settings,
     warnings: cfg.warnings,
   };
+}
+
+/** The connection target (for the PostgreSQL adapter) of the configured database. */
+export function pgTarget(cfg: PostgresConfig): PgTarget {
+  return { host: cfg.host.value, port: cfg.port.value, user: cfg.user.value, database: cfg.name.value, password: cfg.password.value };
 }

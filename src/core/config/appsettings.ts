@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { evaluateSettings, type SettingsDatabase } from '../../adapters/python.js';
 import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from '../config.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import type { ModuleChoice } from './emulate.js';
 
 /** Where the database settings came from: the app's own Python, or the emulation and why. */

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from '../config.js';
-import { UsageError } from '../errors.js';
-import { sqliteDir } from '../layout.js';
+import { UsageError } from '../../errors.js';
+import { sqliteDir } from '../layout/paths.js';
 
 /** Looks a variable up in the environment, then .env. */
 export type Lookup = (variable: string) => Sourced<string> | undefined;
