@@ -25,7 +25,7 @@ export function pickPython(root: string, flag: string | undefined, environ: Reco
 
 /** Who runs the settings: their owner (never root); as a non-root caller, ourselves. */
 function runAs(root: string, file: string): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
+  if (process.geteuid?.() !== 0) return undefined;
   for (const p of [path.join(root, file), root]) {
     const st = fs.lstatSync(p); // whoever controls the path, not a link's target
     if (st.uid !== 0) return { uid: st.uid, gid: st.gid };
