@@ -210,6 +210,12 @@ describe('config names the database the app would use', () => {
     for (const c of [py, em]) expect(c.warnings.join('\n')).toMatch(/SCITEX_CLOUD_USE_SQLITE_DEV=0 looks like "off"/);
   });
 
+  it('empty PORT and PASSWORD mean the default port and no password, as Django reads them', () => {
+    root = tree(current(), 'SCITEX_CLOUD_DB_PORT_DEV=\nSCITEX_CLOUD_DB_PASSWORD_DEV=\nSCITEX_CLOUD_DB_HOST_DEV=db.internal # the db host\n');
+    const { py } = both(root);
+    expect(py.database).toMatchObject({ port: { value: 5432 }, password: { value: '(none)' }, host: { value: 'db.internal', source: '.env' } });
+  });
+
   it('an unknown SCITEX_CLOUD_ENV means development, like the auto-loader', () => {
     root = tree(current());
     const { py, em } = both(root, { SCITEX_CLOUD_ENV: 'prod', SCITEX_CLOUD_DB_PASSWORD_PROD: 'x' });

@@ -114,7 +114,7 @@ export function emulateDatabase(root: string, choice: ModuleChoice, lookup: Look
       if (!pw || !pw.value || pw.value === PLACEHOLDER) return hardCoded(file, sqlitePathIn(text, root) ?? path.join(root, 'data', `scitex_cloud_${env}.db`));
       return postgres(text, (k) => lookup(`DB_${k}`), { NAME: `scitex_cloud_${env}`, USER: `scitex_${env}`, HOST: 'localhost', PORT: '5432' }, 'DB_PORT');
     }
-    const p = /sqlite3/.test(text) || sqlitePathIn(text, root) ? sqlitePathIn(text, root) : null;
+    const p = sqlitePathIn(text, root);
     if (p) return hardCoded(file, p);
     warnings.push(`${file} names no database the emulation recognises; assuming the SCITEX_CLOUD_DB_* rules.`);
   }
@@ -140,6 +140,8 @@ export function emulateDatabase(root: string, choice: ModuleChoice, lookup: Look
   return postgres(t, (k) => lookup(`SCITEX_CLOUD_DB_${k}_${E}`), dflt, `SCITEX_CLOUD_DB_PORT_${E}`);
 }
 
+const noEmpty = (s: Sourced<string | undefined>): Sourced<string | undefined> => (s.value === '' ? { ...s, value: undefined } : s);
+
 function postgres(text: string, get: (key: string) => Sourced<string> | undefined, dflt: Record<string, string | undefined>, portVar: string): PostgresConfig {
   const pick = (key: string): Sourced<string | undefined> => {
     const v = get(key);
@@ -147,9 +149,10 @@ function postgres(text: string, get: (key: string) => Sourced<string> | undefine
     return { value: defaultIn(text, portVar.replace('PORT', key)) ?? dflt[key], source: 'default' };
   };
   const port = pick('PORT');
-  const portNum = Number(port.value);
+  // An empty PORT is Django's "default port", as an empty PASSWORD is no password.
+  const portNum = port.value === '' ? 5432 : Number(port.value);
   if (!Number.isInteger(portNum) || portNum <= 0 || portNum > 65535) {
     throw new UsageError(`${port.variable ?? 'The PostgreSQL port'} is ${JSON.stringify(port.value)}, not a port number.`, `Set ${portVar} to a number such as 5432.`);
   }
-  return { kind: 'postgres', name: pick('NAME') as Sourced<string>, user: pick('USER') as Sourced<string>, password: pick('PASSWORD'), host: pick('HOST') as Sourced<string>, port: { ...port, value: portNum } };
+  return { kind: 'postgres', name: pick('NAME') as Sourced<string>, user: pick('USER') as Sourced<string>, password: noEmpty(pick('PASSWORD')), host: pick('HOST') as Sourced<string>, port: { ...port, value: portNum } };
 }
