@@ -20,6 +20,9 @@ export function durationArg(value: string): number {
   if (ms === null) throw new InvalidArgumentError('expected a span like 30d, 12h, 2w, 6m or 1y.');
   return ms;
 }
+/** --python, global: the interpreter that evaluates the app's settings (a missing path forces the emulation). */
+export const pythonOption = () =>
+  new Option('--python <path>', "Python that evaluates the app's settings (default $SCITEX_DATA_PYTHON, .venv/bin/python, python3)");
 
 /** The --keep-* retention flags. */
 export const keepOptions = () => [

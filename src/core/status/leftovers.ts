@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SQLITE_SIDE_SUFFIXES } from '../../adapters/sqlite.js';
 import { walkTree } from '../../adapters/walk.js';
-import { pgTarget, type ResolvedConfig } from '../config.js';
+import { pgTarget, type ResolvedConfig } from '../config/index.js';
 import { anchorDir, fsyncDir, openDirNoFollow } from '../fs/index.js';
 import { dataDir, sqliteDir, usersDir, WORK_DIR_NAME } from '../layout/index.js';
 import type { Logger } from '../logger.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { databaseSeries, FUTURE_TOLERANCE_MS, hasPolicy, listBackups, pinOf, planRetention, readPins, recordedPolicy, type BackupEntry, type RetentionPolicy } from '../catalog/index.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { findLeftovers, type Leftover } from './leftovers.js';
 
 /** Name of the run-state file the CLI keeps in the backup directory (the last run of each command). */

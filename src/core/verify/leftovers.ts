@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { findLeftovers } from '../status/index.js';
 import { pass, some, warn, type Check } from './types.js';
 
