@@ -90,6 +90,10 @@ describe('retention: keep-last, keep-within, pins', () => {
     ok(root, 'prune', '--keep-last', '1', '--yes');
     expect(dumps(root)).not.toContain(oldest);
     expect(dumps(root)).toHaveLength(1);
+    // A pin whose backup was removed by hand is an orphan: the next backup removes it.
+    fs.writeFileSync(path.join(bdir(root), 'scitex_cloud_dev_20200101_000000.db.pinned'), '{}');
+    ok(root, 'backup', 'db');
+    expect(fs.existsSync(path.join(bdir(root), 'scitex_cloud_dev_20200101_000000.db.pinned'))).toBe(false);
   });
 
   it('an empty policy is refused, naming every rule', () => {
