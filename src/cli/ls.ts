@@ -40,7 +40,7 @@ export function registerLs(program: Command): void {
   program
     .command('ls')
     .description("show what a backup holds: a set's users, one user's files (headers only, nothing extracted), a database's tables")
-    .argument('<backup>', 'the backup as `list` names it (users_<ts> or a database file)')
+    .argument('<backup>', 'the backup as `list` names it: users_<ts>, users_<ts>/<archive>, or a database file')
     .argument('[user]', "with a set: list this user's files")
     .option('--path <prefix>', 'only entries at or below this path in the user directory (e.g. proj/paper-1)')
     .addOption(backupDirOption())
