@@ -6,9 +6,10 @@ import { sha256File } from '../fsafe.js';
 import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
 import { describeLayoutMkdir } from '../init.js';
 import { dataDir, LAYOUT_DIRS, usernameProblem } from '../layout.js';
-import { databaseMoveProblems, isSideFileName, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
+import { databaseMoveProblems, databaseOf, isSideFileName, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
 import { isTimestampedArchive } from '../oldlayout.js';
-import { lineDiff, rewriteSettings, settingsFiles } from '../settings.js';
+import { lineDiff, rewriteSettings, settingsFiles, sqlitePathsIn } from '../settings.js';
+import { timestamp } from '../fsafe.js';
 import { databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeSystem, looksLikeWorkspace, workspaceUsername } from './evidence.js';
 import type { ClassifyOptions, Plan, Step } from './types.js';
 
@@ -116,6 +117,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
       plan.unknown.push({ entry: `data/${n}/`, reason: `no evidence it is a user (no workspace_info.json, not in auth_user): if it is one, re-run with --user ${n}; otherwise move it out of data/` });
     }
   }
+  keepOtherDatabase(root, plan);
   await checkSteps(cfg, plan, !!opts.sizes);
   plan.layoutCreated = ['data/db', ...LAYOUT_DIRS].filter((d) => !fs.existsSync(path.join(root, d)) || setAside.some((n) => d === `data/${n}` || d.startsWith(`data/${n}/`)));
   if (!opts.noSettings) {
@@ -129,6 +131,35 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   if (withDataBlock(gi) !== gi) plan.gitignore = hasDataBlock(gi) ? 'updated' : 'added';
   plan.modeChanges = modeChanges(root, plan);
   return plan;
+}
+
+/**
+ * Two old databases that would land on the same name (the root-level scitex_cloud_dev.db and
+ * data/scitex_cloud_dev.db): the one the settings name stays the live database; the other moves, with its
+ * side files, into data/db/backups/ as `<name>_from-<root|data>_<ts>.db`, and the plan says so. When the
+ * settings name neither (or both), the one written last is the live one. --rollback gives both back.
+ */
+function keepOtherDatabase(root: string, plan: Plan): void {
+  const mains = plan.steps.filter((s) => s.what === 'database' && !isSideFileName(s.src));
+  const named = new Set((settingsFiles(root) ?? []).flatMap((f) => sqlitePathsIn(fs.readFileSync(path.join(root, f), 'utf8'))));
+  const ts = timestamp();
+  for (const dst of new Set(mains.map((s) => s.dst))) {
+    const rivals = mains.filter((s) => s.dst === dst);
+    if (rivals.length < 2) continue;
+    const byName = rivals.filter((s) => named.has(s.src));
+    const written = (s: Step) => Math.max(...[s.src, ...SQLITE_SIDE_SUFFIXES.map((x) => s.src + x)].map((p) => fs.lstatSync(path.join(root, p), { throwIfNoEntry: false })?.mtimeMs ?? 0));
+    const live = byName.length === 1 ? byName[0]! : [...rivals].sort((a, b) => written(b) - written(a))[0]!;
+    const why = byName.length === 1 ? 'the settings name it' : `the settings name ${byName.length ? 'both' : 'neither'}, and it was written last`;
+    for (const other of rivals.filter((s) => s !== live)) {
+      const where = other.src.includes('/') ? path.dirname(other.src).replace(/\//g, '-') : 'root';
+      const kept = `data/db/backups/${path.basename(other.src, '.db')}_from-${where}_${ts}.db`;
+      for (const s of plan.steps.filter((x) => x.what === 'database' && databaseOf(x.src) === other.src)) {
+        s.dst = kept + s.src.slice(other.src.length);
+        s.mode = fs.lstatSync(path.join(root, s.src)).mode & 0o7777; // made private as a backup; --rollback restores it
+      }
+      plan.warnings.push(`${other.src} and ${live.src} would both become ${dst}: ${live.src} stays the live database (${why}); ${other.src} is kept as ${kept} with its side files (--rollback gives both back).`);
+    }
+  }
 }
 
 /** Every directory the run creates and every mode it changes: the app runs as its own user and relies on them. */
