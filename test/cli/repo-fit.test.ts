@@ -110,6 +110,11 @@ describe('migrate fits into the app repository', () => {
     const check = JSON.parse(v.stdout).checks.find((c: { name: string }) => c.name === 'settings.sqlite-paths');
     expect(check.status).toBe('fail');
     for (const f of ['settings_base.py:5', 'settings_dev.py:7', 'settings_prod.py:8']) expect(check.found).toContain(f);
+    // alice and bob are known only from auth_user: verify agrees with migrate that they are users.
+    const checks = JSON.parse(v.stdout).checks as { name: string; status: string; found: string }[];
+    const unknown = checks.find((c) => c.name === 'layout.unknown-entries')!;
+    expect(unknown.found).not.toMatch(/alice|bob/);
+    expect(unknown.status).toBe('pass');
     const dry = cli(['--root', root, 'migrate', '--dry-run'], { env });
     expect(dry.code, dry.stderr).toBe(0);
     const out = dry.stdout;
@@ -125,6 +130,7 @@ describe('migrate fits into the app repository', () => {
     expect(out).toMatch(/data\/scitex_cloud_dev\.db -> data\/db\/backups\/scitex_cloud_dev_from-data_\d{8}_\d{6}\.db/);
     expect(out).toMatch(/data\/scitex_cloud_dev\.db-wal -> data\/db\/backups\/scitex_cloud_dev_from-data_\d{8}_\d{6}\.db-wal/);
     expect(dry.stderr).toMatch(/scitex_cloud_dev\.db stays the live database \(the settings name it\)/);
+    expect(dry.stdout).toMatch(/user +data\/alice -> data\/users\/alice/);
     expect(status(root)).toEqual([]);
   });
 

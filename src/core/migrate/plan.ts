@@ -7,13 +7,11 @@ import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
 import { describeLayoutMkdir } from '../init.js';
 import { dataDir, LAYOUT_DIRS, usernameProblem } from '../layout.js';
 import { databaseMoveProblems, databaseOf, isSideFileName, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
-import { isTimestampedArchive } from '../oldlayout.js';
 import { lineDiff, rewriteSettings, settingsFiles, sqlitePathsIn } from '../settings.js';
 import { timestamp } from '../fsafe.js';
-import { databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeSystem, looksLikeWorkspace, workspaceUsername } from './evidence.js';
+import { classifyEntry, databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeWorkspace, workspaceUsername } from './evidence.js';
 import type { ClassifyOptions, Plan, Step } from './types.js';
 
-const SYSTEM_NAMES = new Set(['backups', 'migrations_backup', 'ssh_keys', 'anonymous', 'visitor']);
 const IN_PLACE = new Set(['ssh_keys', 'anonymous', 'visitor']);
 const OURS = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
 /** Folders the new layout creates at the top of data/ (db, users): a user with such a name must make way first. */
@@ -85,13 +83,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
       plan.unknown.push({ entry: `data/${n}`, reason: 'a file the app does not use; move it elsewhere if it matters' });
       continue;
     }
-    const isSystemName = SYSTEM_NAMES.has(n) || isTimestampedArchive(n);
-    const userEvidence = hasWorkspaceInfo(abs) || (dbUsers.has(n) && (!isSystemName || looksLikeWorkspace(abs)));
-    let kind: 'user' | 'system' | 'unknown' | 'ambiguous';
-    if (explicitUsers.has(n)) kind = 'user';
-    else if (explicitSystem.has(n)) kind = isSystemName ? 'system' : 'unknown';
-    else if (isSystemName) kind = userEvidence ? (looksLikeSystem(n, abs) ? 'ambiguous' : 'user') : 'system';
-    else kind = userEvidence ? 'user' : 'unknown';
+    const kind = classifyEntry(n, abs, dbUsers, explicitUsers, explicitSystem);
     if (kind === 'ambiguous') {
       plan.conflicts.push(`data/${n} could be the app's ${n}/ folder or the workspace of user "${n}" (${hasWorkspaceInfo(abs) ? 'it has a workspace_info.json' : 'the name is in auth_user'}): re-run with --user ${n} or --system ${n}.`);
     } else if (kind === 'user') {
