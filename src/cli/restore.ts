@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeSafety, inspectSet, listBackups, resolveAt, restoreDatabase, restoreUsers, withLock } from '../index.js';
 import type { Ctx } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, collect, intArg } from './options.js';
 
 /** `scitex-data restore db|users`: run by hand during an incident. */
