@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
+import { makeAuthDb } from '../helpers/migtree.js';
 import { makeUser } from '../helpers/tree.js';
 
 let root = '';
@@ -67,6 +68,27 @@ describe('times: names stay UTC stamps, the operator sees and types local time',
     const miss = run('UTC', ['restore', 'users', '--at', local, '--to', to, '--dry-run']);
     expect(miss.code).toBe(2);
     expect(miss.stderr).toMatch(/No user backup set taken at 2025-11-03 23:00:00 \(2025-11-03 23:00:00 \+00:00\)/);
+  });
+
+  it('restore db --at takes the same forms and names the nearest database backups', () => {
+    const sqlite = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
+    makeAuthDb(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'), ['alice']);
+    const b = cli(['--root', root, '--json', 'backup', 'db'], { env: sqlite });
+    expect(b.code, b.stderr).toBe(0);
+    const name = fs.readdirSync(path.join(root, 'data/db/backups')).find((n) => /^scitex_cloud_dev_\d{8}_\d{6}\.db$/.test(n))!;
+    const stamp = /(\d{8}_\d{6})/.exec(name)![1]!;
+    for (const tz of ['Australia/Sydney', 'UTC']) {
+      const l = cli(['--root', root, 'list', 'db'], { env: { ...sqlite, TZ: tz } });
+      expect(l.stdout).toContain(`${shown(stamp, tz)}  sqlite`);
+      for (const at of [shown(stamp, tz), stamp]) {
+        const r = cli(['--root', root, 'restore', 'db', '--at', at, '--dry-run'], { env: { ...sqlite, TZ: tz } });
+        expect(r.code, `${tz} ${at}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).toContain(name);
+      }
+    }
+    const miss = cli(['--root', root, 'restore', 'db', '--at', '2025-01-01 00:00:00 +11:00', '--dry-run'], { env: { ...sqlite, TZ: 'Australia/Sydney' } });
+    expect(miss.code).toBe(2);
+    expect(miss.stderr).toContain(`Nearest: before none; after ${shown(stamp, 'Australia/Sydney')} (${name}).`);
   });
 
   it('a time that matches nothing names the nearest backups before and after it (TZ=Australia/Sydney)', () => {
