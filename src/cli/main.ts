@@ -8,6 +8,7 @@ import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
 import { registerMigrate } from './migrate.js';
+import { pythonOption } from './options.js';
 
 /** Builds the whole program; exported so tests can compare the README with --help. */
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .option('--root <dir>', 'project root that contains data/', '.')
     .addOption(new Option('--env <env>', 'app environment (default from SCITEX_CLOUD_ENV)').choices(['dev', 'prod']))
+    .addOption(pythonOption())
     .option('--json', 'print one JSON document on stdout, nothing else there')
     .option('-q, --quiet', 'print nothing on success')
     .option('--no-color', 'no colours (also NO_COLOR, or when stdout is not a terminal)')
