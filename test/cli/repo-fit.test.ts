@@ -55,6 +55,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SHARED_DB = str(BASE_DIR / 'data' / 'scitex_cloud.db')
 CACHE_DB = os.path.join(BASE_DIR, 'data', 'db', 'sqlite', 'cache.db')
+SCRATCH_DB = BASE_DIR / "db.sqlite3"  # Django's default name: not the old app's, migrate leaves it alone
 `,
 };
 
@@ -126,6 +127,7 @@ describe('migrate fits into the app repository', () => {
     // Context, not a dump: the unchanged tail of settings_dev.py is not printed.
     expect(out).not.toContain('INTERNAL_IPS');
     expect(out).not.toContain('DEBUG = True');
+    expect(out).not.toContain('+SCRATCH_DB');
     // Both dev databases: the settings name the root one; the data/ one is kept as a backup.
     expect(out).toMatch(/data\/scitex_cloud_dev\.db -> data\/db\/backups\/scitex_cloud_dev_from-data_\d{8}_\d{6}\.db/);
     expect(out).toMatch(/data\/scitex_cloud_dev\.db-wal -> data\/db\/backups\/scitex_cloud_dev_from-data_\d{8}_\d{6}\.db-wal/);

@@ -14,6 +14,9 @@ const JOIN_FORM = new RegExp(String.raw`\bos\.path\.join\(\s*BASE_DIR(?:\s*,\s*$
 const LIT_ONE = new RegExp(LIT, 'g');
 const NEW_DIRS = ['data', 'db', 'sqlite'];
 
+/** The one database the old app kept at the repository root (migrate moves it into data/db/sqlite/). */
+export const ROOT_DATABASE = 'scitex_cloud_dev.db';
+
 /**
  * The rewritten text of one path expression when it names an old SQLite location (the root:
  * `BASE_DIR / "x.db"`, or data/: `BASE_DIR / "data" / "x.db"`), else null. New parts are inserted with the
@@ -25,7 +28,8 @@ function rewriteExpression(expr: string): string | null {
   const file = parts[parts.length - 1];
   const dirs = parts.slice(0, -1);
   if (!file || !/^[\w.-]+\.(?:db|sqlite3?)$/.test(file)) return null;
-  if (!(dirs.length === 0 || (dirs.length === 1 && dirs[0] === 'data'))) return null;
+  // At the root only the old dev database (the one migrate moves): `BASE_DIR / "db.sqlite3"` stays as it is.
+  if (!((dirs.length === 0 && file === ROOT_DATABASE) || (dirs.length === 1 && dirs[0] === 'data'))) return null;
   const needed = NEW_DIRS.slice(dirs.length);
   const last = lits[lits.length - 1]!;
   const q = last[0][0]!;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { walkTree } from '../../adapters/walk.js';
 import type { ResolvedConfig } from '../config.js';
 import { sha256File } from '../fs/hash.js';
-import { hasDataBlock, readGitignore, withDataBlock, describeLayoutMkdir, dataDir, LAYOUT_DIRS, usernameProblem, lineDiff, rewriteSettings, settingsFiles, sqlitePathsIn, workspaceUsername } from '../layout/index.js';
+import { hasDataBlock, readGitignore, withDataBlock, describeLayoutMkdir, dataDir, LAYOUT_DIRS, usernameProblem, lineDiff, rewriteSettings, settingsFiles, sqlitePathsIn, workspaceUsername, ROOT_DATABASE } from '../layout/index.js';
 import { databaseMoveProblems, databaseOf, isSideFileName, isSqliteFileName } from '../sqlite/rules.js';
 import { SQLITE_SIDE_SUFFIXES } from '../../adapters/sqlite.js';
 import { timestamp } from '../time.js';
@@ -46,7 +46,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   const add = (what: Step['what'], src: string, dst: string) => plan.steps.push({ id: plan.steps.length, what, src, dst, size: null });
 
   // Databases: data/*.db and the old root-level dev database, each with its side files.
-  const rootDev = 'scitex_cloud_dev.db';
+  const rootDev = ROOT_DATABASE;
   for (const f of [rootDev, ...SQLITE_SIDE_SUFFIXES.map((s) => rootDev + s)]) if (fs.existsSync(path.join(root, f))) add('database', f, `data/db/sqlite/${f}`);
   let entries: fs.Dirent[] = [];
   try {
