@@ -72,7 +72,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
       journal.append({ t: 'plan', plan }, true);
       durable();
     }
-    const done = resumed ? prior!.done : new Set<number>();
+    const done = resumed ? prior.done : new Set<number>();
     // Users named like a layout folder (data/db, data/users) make way first, each durably recorded:
     // once the layout exists at their old name, a re-run can only learn from the journal that they moved.
     let setAside = 0;
@@ -111,7 +111,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     for (const d of new Set(plan.steps.map((s) => path.dirname(path.join(root, s.dst))))) if (fs.existsSync(d)) await fsyncDir(d);
     await fsyncDir(dataDir(root));
     durable();
-    const edited = resumed ? [...prior!.edited] : [];
+    const edited = resumed ? [...prior.edited] : [];
     const ts = timestamp();
     const editedFiles = new Set(edited.map((e) => e.file));
     for (const f of plan.settings.map((e) => e.file)) {

@@ -121,7 +121,7 @@ function workspaceInfoCheck(root: string): Check {
     for (const rel of ['workspace_info.json', 'proj/workspace_info.json']) {
       let info: { username?: unknown };
       try {
-        info = JSON.parse(fs.readFileSync(path.join(usersDir(root), n, rel), 'utf8'));
+        info = JSON.parse(fs.readFileSync(path.join(usersDir(root), n, rel), 'utf8')) as { username?: unknown };
       } catch {
         continue;
       }
