@@ -6,7 +6,7 @@ import { atInstants, localTime, parseTimestamp } from '../time.js';
 import { UsageError } from '../../errors.js';
 
 import { inspectSet, type SetSummary } from './setcheck.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 
 /** What a backup holds. */
 export type BackupKind = 'postgres' | 'sqlite' | 'users';
