@@ -31,7 +31,7 @@ export interface VerifyResult {
 }
 
 async function runChecks(cfg: ResolvedConfig, opts: VerifyOptions): Promise<Check[]> {
-  const checks = await layoutChecks(cfg);
+  const checks = await layoutChecks(cfg, { usePostgres: !opts.skipDb });
   if (!opts.skipDb) {
     const pg = await postgresCheck(cfg);
     if (pg) checks.push(pg);
