@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { describeSafety, inspectSet, listBackups, resolveAt, restoreDatabase, executeUsersRestore, planUsersRestore, previewUsersRestore, withLock } from '../index.js';
+import { describeSafety, inspectSet, listBackups, resolveAt, executeDatabaseRestore, planDatabaseRestore, executeUsersRestore, planUsersRestore, previewUsersRestore, withLock } from '../index.js';
 import type { Ctx } from './context.js';
 import { run } from './run.js';
 import { backupDirOption, collect, intArg } from './options.js';
@@ -24,13 +24,13 @@ export function registerRestore(program: Command): void {
         const cfg = ctx.config({ backupDir: o.backupDir });
         const opts = { from: o.from, at: o.at, allowUnverified: o.allowUnverified, jobs: o.jobs };
         const r = await withLock(cfg.root, 'restore db', async () => {
-          const plan = await restoreDatabase(cfg, ctx.log, { ...opts, dryRun: true });
+          const plan = await planDatabaseRestore(cfg, ctx.log, opts);
           const kept = describeSafety(plan);
           ctx.say(`${o.dryRun ? 'would restore' : 'restoring'} ${plan.backup} into ${plan.target}${kept ? `, keeping ${kept}` : ''}`);
           if (o.dryRun) return plan;
           if (!(await ctx.confirm(`Replace ${plan.target} with ${plan.backup}?`, o.yes, 'replace the live database'))) return { ...plan, dryRun: true };
           // The run uses the names the plan announced (computed once), not a second timestamp.
-          return restoreDatabase(cfg, ctx.log, { ...opts, terminateSessions: true, safetyName: plan.safetyCopy ?? undefined });
+          return executeDatabaseRestore(cfg, ctx.log, plan, { allowUnverified: opts.allowUnverified, jobs: opts.jobs, terminateSessions: true });
         });
         const kept = describeSafety(r);
         if (!r.dryRun) ctx.say(`restored ${r.target} from ${r.backup}${kept ? `; kept ${kept} (remove when no longer needed)` : ''}`);
