@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type cliProgressType from 'cli-progress';
 import type { Command } from 'commander';
 import { resolveConfig, UsageError, type AppEnv, type Logger, type Progress, type ResolvedConfig } from '../index.js';
+import { barShown, barStarted, barStopped } from './terminal.js';
 
 /** Options every command accepts (set before or after the command name). */
 export interface GlobalOptions {
@@ -13,15 +14,23 @@ export interface GlobalOptions {
   quiet: boolean;
   color: boolean;
   debug: boolean;
+  onFailure?: string;
+  onSuccess?: string;
+  hookTimeout?: number;
 }
 
 /** What a command action gets: options, a logger wired to the terminal, and output helpers. */
 export interface Ctx {
   g: GlobalOptions;
   log: Logger;
+  /** Colours for stdout (none when stdout is not a terminal). */
   c: ChalkInstance;
+  /** Colours for stderr (none when stderr is not a terminal). */
+  ce: ChalkInstance;
   /** A human line on stdout (silent with --json or --quiet). */
   say(line: string): void;
+  /** A line about a failure on stdout: printed under --quiet too (cron mails it), silent only with --json. */
+  alert(line: string): void;
   /** Resolves configuration, printing its warnings once. */
   config(extra?: { backupDir?: string }): ResolvedConfig;
   /** Asks for confirmation on a terminal; refuses (exit 2) without --yes elsewhere. */
@@ -34,22 +43,26 @@ const noProgress: Progress = { tick() {}, done() {} };
 /** Builds the context from a command's merged options. */
 export function makeContext(cmd: Command): Ctx {
   const o = cmd.optsWithGlobals() as GlobalOptions & { color?: boolean };
-  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug };
-  const useColor = g.color && !process.env.NO_COLOR && !!process.stdout.isTTY && !g.json;
-  const c = new Chalk({ level: useColor ? 1 : 0 });
+  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug, onFailure: o.onFailure, onSuccess: o.onSuccess, hookTimeout: o.hookTimeout };
+  // Each stream is coloured only when it is itself a terminal: a file or pipe never gets escapes.
+  const colours = (s: NodeJS.WriteStream) => new Chalk({ level: g.color && !process.env.NO_COLOR && !!s.isTTY && !g.json ? 1 : 0 });
+  const c = colours(process.stdout);
+  const ce = colours(process.stderr);
+  // A line written while a bar is drawn on the same terminal first clears the bar's line.
+  const clearBar = (s: NodeJS.WriteStream) => (barShown() && s.isTTY ? '\r\x1b[2K' : '');
   const showProgress = !g.quiet && !g.json && !!process.stderr.isTTY;
   const warnings: string[] = [];
   const log: Logger = {
     showsProgress: showProgress,
     info: (m) => {
-      if (!g.quiet && !g.json) process.stdout.write(m + '\n');
+      if (!g.quiet && !g.json) process.stdout.write(clearBar(process.stdout) + m + '\n');
     },
     warn: (m) => {
       warnings.push(m);
-      if (!g.json) process.stderr.write(c.yellow('warning: ') + m + '\n');
+      if (!g.json) process.stderr.write(clearBar(process.stderr) + ce.yellow('warning: ') + m + '\n');
     },
     debug: (m) => {
-      if (g.debug) process.stderr.write(c.dim('debug: ' + m) + '\n');
+      if (g.debug) process.stderr.write(clearBar(process.stderr) + ce.dim('debug: ' + m) + '\n');
     },
     progress: (label, totalBytes, totalFiles) => {
       if (!showProgress) return noProgress;
@@ -66,6 +79,7 @@ export function makeContext(cmd: Command): Ctx {
       // Without a byte total (e.g. migrate's renames) the bar follows the count of items instead.
       const byFiles = totalBytes === 0 && !!totalFiles;
       bar.start(Math.max(1, byFiles ? totalFiles! : totalBytes), 0, payload());
+      barStarted(bar);
       return {
         tick(b, f = 0) {
           bytes += b;
@@ -74,6 +88,7 @@ export function makeContext(cmd: Command): Ctx {
         },
         done() {
           bar.stop();
+          barStopped(bar);
         },
       };
     },
@@ -83,8 +98,12 @@ export function makeContext(cmd: Command): Ctx {
     g,
     log,
     c,
+    ce,
     warnings,
     say: (line) => log.info(line),
+    alert: (line) => {
+      if (!g.json) process.stdout.write(clearBar(process.stdout) + line + '\n');
+    },
     config(extra) {
       if (cached && !extra) return cached;
       cached = resolveConfig(g.root, { env: g.env, backupDir: extra?.backupDir }, process.env);

@@ -1,0 +1,2 @@
+import type { Command } from 'commander';
+export function registerDoctor(program: Command): void { void program; }
