@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { doctor, ExitCode } from '../index.js';
 import { run } from './main.js';
@@ -12,7 +13,8 @@ export function registerDoctor(program: Command): void {
     .action(
       run('doctor', async (ctx, o: { backupDir?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
-        const r = await doctor(cfg);
+        // The path this command was started by (the link npm made, not its target): what a cron line should name.
+        const r = await doctor(cfg, process.argv[1] ? path.resolve(process.argv[1]) : 'scitex-data');
         const icon = { pass: ctx.c.green('ok  '), warn: ctx.c.yellow('WARN'), fail: ctx.c.red('FIX ') };
         const width = Math.max(...r.checks.map((c) => c.name.length));
         // Like verify: quiet on success, and what must be fixed is printed under --quiet too.

@@ -67,7 +67,9 @@ export function run(name: string, action: Action) {
       const r = await action(ctx, ...args);
       exitCode = r.exitCode ?? ExitCode.OK;
       settleTerminal();
-      message = exitCode === ExitCode.OK ? `${name} succeeded` : `${name} exited ${exitCode}${ctx.warnings.length ? `: ${ctx.warnings[ctx.warnings.length - 1]}` : ''}`;
+      const failedChecks = typeof r.result.failed === 'number' && r.result.failed > 0 ? `: ${r.result.failed} check(s) failed` : '';
+      const lastWarning = ctx.warnings.length ? `: ${ctx.warnings[ctx.warnings.length - 1]}` : '';
+      message = exitCode === ExitCode.OK ? `${name} succeeded` : `${name} exited ${exitCode}${failedChecks || lastWarning}`;
       doc = { ok: exitCode === ExitCode.OK, command: name, exitCode, ...r.result, warnings: ctx.warnings };
     } catch (err) {
       settleTerminal();

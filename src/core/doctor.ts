@@ -176,9 +176,8 @@ async function cronLines(): Promise<{ source: string; line: string; hasPath: boo
 }
 
 /** The cron entries it can see: each must name scitex-data by absolute path or set PATH (cron's is /usr/bin:/bin). */
-async function cronCheck(): Promise<Check> {
+async function cronCheck(self: string): Promise<Check> {
   const lines = await cronLines();
-  const self = process.argv[1] ? path.resolve(process.argv[1]) : 'scitex-data';
   if (!lines.length) return warn('cron', 'no cron entry mentions scitex-data (crontab -l of this user, /etc/crontab, /etc/cron.d)', `Add the nightly job (see the README), naming the command by its absolute path: ${self}.`);
   // A bare `scitex-data` (not preceded by a path) needs a PATH line: cron's default PATH is /usr/bin:/bin.
   const bare = lines.filter((l) => !l.hasPath && /(^|[\s;&|(])scitex-data(\s|$)/.test(l.line));
@@ -186,9 +185,12 @@ async function cronCheck(): Promise<Check> {
   return pass('cron', lines.map((l) => `${l.source}: ${l.line}`).join(' | '));
 }
 
-/** Looks at the machine the way a restore at 3 a.m. will need it, and says what to fix first. */
-export async function doctor(cfg: ResolvedConfig): Promise<DoctorResult> {
+/**
+ * Looks at the machine the way a restore at 3 a.m. will need it, and says what to fix first. `self` is the
+ * absolute path of the command being run, suggested for cron lines.
+ */
+export async function doctor(cfg: ResolvedConfig, self = 'scitex-data'): Promise<DoctorResult> {
   const tools: DoctorResult['tools'] = {};
-  const checks = [...(await toolChecks(cfg, tools)), ...(await postgresChecks(cfg, tools)), ...sqliteChecks(cfg), await spaceCheck(cfg), await cronCheck()];
+  const checks = [...(await toolChecks(cfg, tools)), ...(await postgresChecks(cfg, tools)), ...sqliteChecks(cfg), await spaceCheck(cfg), await cronCheck(self)];
   return { checks, tools, failed: checks.filter((c) => c.status === 'fail').length, warned: checks.filter((c) => c.status === 'warn').length };
 }
