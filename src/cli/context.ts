@@ -116,6 +116,8 @@ export function makeContext(cmd: Command): Ctx {
         throw new UsageError(`Refusing to ${whatFor} without confirmation: standard input is not a terminal.`, 'Re-run with --yes (or first with --dry-run to see the plan).');
       }
       const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+      // Ctrl-C at the prompt (the terminal is in raw mode, so no signal is sent): stop like any Ctrl-C.
+      rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
       try {
         const answer = await rl.question(`${question} [y/N] `);
         return /^y(es)?$/i.test(answer.trim());
