@@ -9,7 +9,7 @@ import { ARCHIVE_EXT, writeArchive, type Compression } from '../adapters/tarwrit
 import { walkTree } from '../adapters/walk.js';
 import type { ResolvedConfig } from './config.js';
 import { ScitexError, UsageError } from './errors.js';
-import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
+import { ensurePrivateDir, fsyncDir, fsyncFile, parseTimestamp, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
 import { dataDir, usernameProblem, usersDir, validateUsername } from './layout.js';
 import type { Logger, Progress } from './logger.js';
 import { originOf } from './origin.js';
@@ -39,8 +39,15 @@ export interface UsersBackupResult {
 /** Default compression levels: chosen by `npm run bench` for speed at a size close to gzip -6. */
 export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 4, zstd: 3, none: 0 };
 
-/** Name of scitex-data's own working folder inside data/users (a "~" can never be in a username). */
-export const WORK_DIR_NAME = '~scitex-data';
+/**
+ * Name of scitex-data's own working folder inside data/users (staging, safety copies): on the same
+ * filesystem as the workspaces, so swaps are renames. A "~" can never be in a username, and the leading
+ * dot keeps it out of the app's `for d in data/users/*` loops (scripts/backup_workspaces.sh).
+ */
+export const WORK_DIR_NAME = '.~scitex-data';
+
+/** Where versions before 0.2 kept it; still never taken for a user. */
+export const LEGACY_WORK_DIR_NAME = '~scitex-data';
 
 /** The user directories under data/users: validated names; anything else is reported, not archived. */
 export async function listUserDirs(root: string, log: Logger): Promise<string[]> {
@@ -54,7 +61,7 @@ export async function listUserDirs(root: string, log: Logger): Promise<string[]>
   }
   const out: string[] = [];
   for (const e of entries) {
-    if (e.name === '.gitkeep' || e.name === WORK_DIR_NAME) continue;
+    if (e.name === '.gitkeep' || e.name === WORK_DIR_NAME || e.name === LEGACY_WORK_DIR_NAME) continue;
     const problem = usernameProblem(e.name);
     if (!e.isDirectory() || problem) {
       log.warn(`data/users/${e.name} is ${problem ? `not a valid username (${problem})` : 'not a directory'}; not backed up.`);
@@ -125,8 +132,11 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   const backupDir = cfg.backupDir.value;
   await ensurePrivateDir(backupDir, dataDir(cfg.root));
   const previous = await previousArchives(backupDir, compression, level);
-  // Two runs within one second (tests, a manual run after cron) take the next free second.
+  // Two runs within one second (tests, a manual run after cron) take the next free second, and never a
+  // name older than a set a run just bumped ahead (a newer set must sort after the older ones).
   let at = Date.now();
+  const bumped = fs.readdirSync(backupDir).map((n) => (n.startsWith('users_') ? parseTimestamp(n.slice(6))?.getTime() : undefined)).filter((t): t is number => t !== undefined && t >= at - 1000 && t < at + 60_000);
+  if (bumped.length) at = Math.max(at, Math.max(...bumped) + 1000);
   while (fs.existsSync(path.join(backupDir, `users_${timestamp(new Date(at))}`))) at += 1000;
   const ts = timestamp(new Date(at));
   const final = path.join(backupDir, `users_${ts}`);

@@ -136,7 +136,7 @@ export function anchorDir(dir: string, base = path.dirname(dir)): AnchoredDir {
 }
 
 /**
- * Our private working directory inside a directory the app writes (e.g. data/users/~scitex-data): created
+ * Our private working directory inside a directory the app writes (e.g. data/users/.~scitex-data): created
  * 0700, refused when someone else owns it or it is not a real directory (the app's user may have planted
  * it to make a root run chmod, fill or delete something else), and anchored for every later use.
  */
