@@ -28,9 +28,9 @@ export interface Ctx {
   /** Colours for stderr (none when stderr is not a terminal). */
   ce: ChalkInstance;
   /** A human line on stdout (silent with --json or --quiet). */
-  say(line: string): void;
+  say: (line: string) => void;
   /** A line about a failure on stdout: printed under --quiet too (cron mails it), silent only with --json. */
-  alert(line: string): void;
+  alert: (line: string) => void;
   /** Resolves configuration, printing its warnings once. */
   config(extra?: { backupDir?: string }): ResolvedConfig;
   /** Asks for confirmation on a terminal; refuses (exit 2) without --yes elsewhere. */

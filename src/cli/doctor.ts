@@ -25,7 +25,7 @@ export function registerDoctor(program: Command): void {
           if (c.status !== 'pass' && c.hint) out(`      ${' '.repeat(width)}  ${ctx.c.dim('→ ' + c.hint)}`);
         }
         problem(r.failed ? `${r.failed} thing(s) to fix, ${r.warned} warning(s)` : `nothing to fix${r.warned ? `, ${r.warned} warning(s)` : ''}`);
-        const checks = r.checks.map(({ fix, ...c }) => c);
+        const checks = r.checks.map((c) => ({ name: c.name, status: c.status, found: c.found, hint: c.hint }));
         return { result: { checks, tools: r.tools, failed: r.failed, warned: r.warned }, exitCode: r.failed ? ExitCode.PROBLEMS : ExitCode.OK };
       }),
     );

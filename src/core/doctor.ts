@@ -96,7 +96,7 @@ async function postgresChecks(cfg: ResolvedConfig, tools: DoctorResult['tools'])
     const server = Math.floor(Number((await c.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v) / 10000);
     tools['postgres server'] = String(server);
     const out: Check[] = [];
-    const old = ['pg_dump', 'pg_restore', 'psql'].filter((x) => tools[x] && major(tools[x]!) < server);
+    const old = ['pg_dump', 'pg_restore', 'psql'].filter((x) => tools[x] && major(tools[x]) < server);
     out.push(
       old.length
         ? fail('postgres.versions', `server is PostgreSQL ${server}; ${old.map((x) => `${x} is ${major(tools[x]!)}`).join(', ')}`, `Install postgresql-client-${server}: an older pg_dump refuses to dump a newer server.`)
