@@ -46,13 +46,14 @@ function childPids(): number[] {
  * directories scitex-data writes temporaries into. Each directory is opened without following links and
  * its entries removed through that descriptor, so a planted link never redirects the removal.
  */
-function removeOurPartials(dirs: string[]): string[] {
+function removeOurPartials(root: string, dirs: string[]): string[] {
   const mark = `${PARTIAL_MARK}${process.pid}-`;
   const removed: string[] = [];
   for (const dir of new Set(dirs)) {
     let d;
     try {
-      d = anchorDir(dir, path.dirname(dir));
+      // No link below data/ is followed (the app's user writes there); data/ itself is opened without following.
+      d = anchorDir(dir, dataDir(root));
     } catch {
       continue;
     }
@@ -86,7 +87,7 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   const r = current;
   if (!r) process.exit(code);
   const dirs = [dataDir(r.root), sqliteDir(r.root), ...(r.backupDir ? [r.backupDir] : [])];
-  const removed = removeOurPartials(dirs);
+  const removed = removeOurPartials(r.root, dirs);
   const what = r.command.startsWith('backup') ? 'no unfinished backup was published' : 'what it had started is left for a re-run to finish or undo';
   const message = `${r.command} interrupted by ${signal}: ${what}; ${removed.length ? `${removed.length} partial file(s) removed` : 'no partial files left'}.`;
   if (!r.printed) {
@@ -99,7 +100,7 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   } catch {
     /* reporting must not keep a stopped run alive */
   }
-  removeOurPartials(dirs);
+  removeOurPartials(r.root, dirs);
   process.exit(code);
 }
 

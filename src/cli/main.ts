@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { asScitexError, ExitCode, recordRun, VERSION } from '../index.js';
+import { asScitexError, dataDir, ExitCode, recordRun, VERSION } from '../index.js';
 import type { Ctx } from './context.js';
 import { makeContext } from './context.js';
 import { registerInit } from './init.js';
@@ -30,7 +30,7 @@ function finishRun(ctx: Ctx, cur: CurrentRun, started: Date, dryRun: boolean, ex
   const finished = new Date();
   if (RECORDED.has(cur.command) && cur.backupDir && (!dryRun || cur.command === 'verify')) {
     try {
-      recordRun(cur.backupDir, cur.command, { result: exitCode === 0 ? 'ok' : 'failed', exitCode, started: started.toISOString(), finished: finished.toISOString(), durationMs: finished.getTime() - started.getTime(), message });
+      recordRun(cur.backupDir, cur.command, { result: exitCode === 0 ? 'ok' : 'failed', exitCode, started: started.toISOString(), finished: finished.toISOString(), durationMs: finished.getTime() - started.getTime(), message }, dataDir(cur.root));
     } catch (err) {
       ctx.log.debug(`could not record the run in ${cur.backupDir}: ${(err as Error).message}`);
     }

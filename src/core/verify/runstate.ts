@@ -40,11 +40,12 @@ export function readRunState(backupDir: string): RunState {
  * Records a command's last run in the backup directory: written atomically (partial name, fsync, rename),
  * 0600, through a descriptor of the directory opened without following links. Synchronous, so that the
  * signal handler can record an interrupted run too. Does nothing when the backup directory does not exist
- * (a first `verify` must not create it); returns whether it wrote.
+ * (a first `verify` must not create it); returns whether it wrote. Throws PlantedLinkError on a planted link.
  */
-export function recordRun(backupDir: string, command: string, rec: RunRecord): boolean {
+export function recordRun(backupDir: string, command: string, rec: RunRecord, base = path.dirname(backupDir)): boolean {
   if (!fs.existsSync(backupDir)) return false;
-  const dir = anchorDir(backupDir);
+  // `base` is data/ when the backup directory is inside it: no link planted below data/ is followed.
+  const dir = anchorDir(backupDir, base);
   try {
     const state = readRunState(dir.path);
     state.lastRun[command] = rec;
