@@ -35,8 +35,10 @@ const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((p) => fs.existsSy
  * (coreutils `timeout`), so a hung `curl` cannot keep cron waiting.
  */
 export function runHook(shellCommand: string, event: 'success' | 'failure', outcome: RunOutcome, timeoutSeconds = DEFAULT_HOOK_TIMEOUT): HookReport {
+  // The hook is the operator's command, but it has no use for the database password (a ping, a mail).
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^SCITEX_CLOUD_DB_PASSWORD|^PGPASSWORD$/.test(k)));
   const env = {
-    ...process.env,
+    ...inherited,
     SCITEX_DATA_RESULT: outcome.exitCode === 0 ? 'ok' : 'failed',
     SCITEX_DATA_EXIT_CODE: String(outcome.exitCode),
     SCITEX_DATA_COMMAND: outcome.command,

@@ -78,6 +78,15 @@ describe('--on-success / --on-failure hooks', () => {
     expect(fs.existsSync(marker)).toBe(false);
   }, 60_000);
 
+  it('the hook does not inherit the database password', () => {
+    fresh();
+    const r = cli(['--root', root, '--on-success', `env > '${root}/hook-env'`, 'backup', 'db'], { env: { ...env, SCITEX_CLOUD_DB_PASSWORD_DEV: 's3cret-pw', PGPASSWORD: 's3cret-pw' } });
+    expect(r.code).toBe(0);
+    const seen = fs.readFileSync(path.join(root, 'hook-env'), 'utf8');
+    expect(seen).toMatch(/^SCITEX_DATA_RESULT=ok$/m);
+    expect(seen).not.toContain('s3cret-pw');
+  });
+
   it("a hook's output never reaches stdout (the --json document stays alone)", () => {
     fresh();
     const j = cli(['--root', root, '--json', '--on-success', 'echo noise; echo more >&2', 'backup', 'db'], { env });
