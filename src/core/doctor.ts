@@ -176,21 +176,28 @@ async function cronLines(): Promise<{ source: string; line: string; hasPath: boo
 }
 
 /** The cron entries it can see: each must name scitex-data by absolute path or set PATH (cron's is /usr/bin:/bin). */
-async function cronCheck(self: string): Promise<Check> {
+async function cronCheck({ self, node }: CommandPaths): Promise<Check> {
   const lines = await cronLines();
   if (!lines.length) return warn('cron', 'no cron entry mentions scitex-data (crontab -l of this user, /etc/crontab, /etc/cron.d)', `Add the nightly job (see the README), naming the command by its absolute path: ${self}.`);
   // A bare `scitex-data` (not preceded by a path) needs a PATH line: cron's default PATH is /usr/bin:/bin.
   const bare = lines.filter((l) => !l.hasPath && /(^|[\s;&|(])scitex-data(\s|$)/.test(l.line));
   if (bare.length) return fail('cron', `${bare[0]!.source}: \`${bare[0]!.line}\` runs scitex-data without a path or a PATH line`, `cron's PATH is /usr/bin:/bin, so this fails with "scitex-data: not found" (exit 127): write ${self}, or add a PATH= line.`);
+  // `#!/usr/bin/env node` needs node on cron's PATH too (not there with nvm or a /usr/local install).
+  const cronHasNode = ['/usr/bin/node', '/bin/node'].some((p) => fs.existsSync(p));
+  const noNode = cronHasNode ? [] : lines.filter((l) => !l.hasPath && !/\/node\s/.test(l.line));
+  if (noNode.length) return fail('cron', `${noNode[0]!.source}: \`${noNode[0]!.line}\` needs node, which is not in cron's PATH (/usr/bin:/bin)`, `Add a PATH= line with the directory of \`command -v node\` (${path.dirname(node)}), or run ${node} ${self} ... in the line.`);
   return pass('cron', lines.map((l) => `${l.source}: ${l.line}`).join(' | '));
 }
 
-/**
- * Looks at the machine the way a restore at 3 a.m. will need it, and says what to fix first. `self` is the
- * absolute path of the command being run, suggested for cron lines.
- */
-export async function doctor(cfg: ResolvedConfig, self = 'scitex-data'): Promise<DoctorResult> {
+/** Absolute paths of the running command and of node, suggested for cron lines. */
+export interface CommandPaths {
+  self: string;
+  node: string;
+}
+
+/** Looks at the machine the way a restore at 3 a.m. will need it, and says what to fix first. */
+export async function doctor(cfg: ResolvedConfig, paths: CommandPaths = { self: 'scitex-data', node: 'node' }): Promise<DoctorResult> {
   const tools: DoctorResult['tools'] = {};
-  const checks = [...(await toolChecks(cfg, tools)), ...(await postgresChecks(cfg, tools)), ...sqliteChecks(cfg), await spaceCheck(cfg), await cronCheck(self)];
+  const checks = [...(await toolChecks(cfg, tools)), ...(await postgresChecks(cfg, tools)), ...sqliteChecks(cfg), await spaceCheck(cfg), await cronCheck(paths)];
   return { checks, tools, failed: checks.filter((c) => c.status === 'fail').length, warned: checks.filter((c) => c.status === 'warn').length };
 }
