@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describeConfig, type Sourced } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 
 /** `scitex-data config`: print the resolved configuration with its sources, password masked. */
 export function registerConfig(program: Command): void {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { doctor, ExitCode } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption } from './options.js';
 
 /** `scitex-data doctor`: the tools, privileges, space and cron entry a backup and a restore rely on. */

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { anchorDir } from '../core/nofollow.js';
-import { dataDir, PARTIAL_MARK, sqliteDir } from '../index.js';
+import { anchorDir, dataDir, PARTIAL_MARK, sqliteDir } from '../index.js';
 import { settleTerminal } from './terminal.js';
 
 /** Exit codes of a run stopped by a signal (the shell's 128 + signal number). */

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
-import { UsageError } from './errors.js';
-import { backupsDir, sqliteDir } from './layout.js';
+import { UsageError } from '../errors.js';
+import { backupsDir, sqliteDir } from './layout/paths.js';
+import type { PgTarget } from '../adapters/postgres.js';
 
 /** The app's two environments. */
 export type AppEnv = 'dev' | 'prod';
@@ -158,4 +159,9 @@ export function describeConfig(cfg: ResolvedConfig): Record<string, unknown> {
     backupDir: show(cfg.backupDir),
     warnings: cfg.warnings,
   };
+}
+
+/** The connection target (for the PostgreSQL adapter) of the configured database. */
+export function pgTarget(cfg: PostgresConfig): PgTarget {
+  return { host: cfg.host.value, port: cfg.port.value, user: cfg.user.value, database: cfg.name.value, password: cfg.password.value };
 }

@@ -1,7 +1,6 @@
 import type { ResolvedConfig } from '../config.js';
-import { listBackups } from '../catalog.js';
-import { writeFileAtomic } from '../fsafe.js';
-import { databaseSeries } from '../backupdb.js';
+import { databaseSeries, listBackups } from '../catalog/index.js';
+import { writeFileAtomic } from '../fs/index.js';
 import type { VerifyResult } from './index.js';
 import { readRunState, type RunState } from './runstate.js';
 

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { partialName } from '../fsafe.js';
-import { anchorDir } from '../nofollow.js';
+import { anchorDir, partialName } from '../fs/index.js';
 
 /** Name of the state file in the backup directory (hidden: the catalog never lists it). */
 export const STATE_FILE = '.scitex-data-state.json';

@@ -1,20 +1,21 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { ToolFailure } from '../adapters/proc.js';
-import { ChecksumMismatch, extractArchive, RefusedArchive, type Member } from '../adapters/tarreader.js';
+import { ToolFailure } from '../../adapters/proc.js';
+import { ChecksumMismatch, extractArchive, RefusedArchive, type Member } from '../../adapters/tarreader.js';
 import { memberChecker } from './archivecheck.js';
 import { checkStaged, type OwnerPolicy } from './stagecheck.js';
-import type { ResolvedConfig } from './config.js';
-import { ScitexError, UsageError } from './errors.js';
-import { exists, freeBytes, fsyncDir, parseSha256sumLine, timestamp, uniquePath } from './fsafe.js';
-import { assertUsersDirNotSymlink, dataDir, usersDir, validateUsername } from './layout.js';
-import type { Logger, Progress } from './logger.js';
-import { pool, WORK_DIR_NAME } from './backupusers.js';
-import { anchorDir, anchorPrivateWorkDir, mkdirsLikeParent, type AnchoredDir } from './nofollow.js';
-import { listUserSets, readManifest, type Manifest, type ManifestUser } from './userset.js';
+import type { ResolvedConfig } from '../config.js';
+import { ScitexError, UsageError } from '../../errors.js';
+import { exists, freeBytes, fsyncDir, uniquePath } from '../fs/atomic.js';
+import { parseSha256sumLine } from '../fs/hash.js';
+import { timestamp } from '../time.js';
+import { assertUsersDirNotSymlink, dataDir, usersDir, validateUsername, WORK_DIR_NAME } from '../layout/index.js';
+import type { Logger, Progress } from '../logger.js';
+import { pool } from '../pool.js';
+import { anchorDir, anchorPrivateWorkDir, mkdirsLikeParent, type AnchoredDir } from '../fs/nofollow.js';
+import { readManifest, type Manifest, type ManifestUser, listUserSets, ownBackup } from '../catalog/index.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
-import { ownBackup } from './origin.js';
 
 /** Options of `restore users`. */
 export interface UsersRestoreOptions {

@@ -1,8 +1,6 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ensurePrivateDirSync } from './nofollow.js';
 
 /** Marker in the names of files that are being written; never a finished artifact. */
@@ -64,24 +62,6 @@ export async function writeFileAtomic(final: string, data: string | Buffer, mode
   await fsyncDir(path.dirname(final));
 }
 
-/** Streams a file through SHA-256 and returns the hex digest. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
-}
-
-/** Lines in `sha256sum` format, so operators can check with `sha256sum -c` without us. */
-export function sha256sumLine(digest: string, name: string): string {
-  return `${digest}  ${name}\n`;
-}
-
-/** Parses one `sha256sum` line (text or binary mode marker). */
-export function parseSha256sumLine(line: string): { digest: string; name: string } | null {
-  const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line.trim());
-  return m ? { digest: m[1]!, name: m[2]! } : null;
-}
-
 /** Free bytes available to this user on the filesystem holding `p`. */
 export async function freeBytes(p: string): Promise<number> {
   const s = await fsp.statfs(p);
@@ -115,33 +95,6 @@ export async function removePartials(dir: string): Promise<string[]> {
   }
   if (removed.length) await fsyncDir(dir);
   return removed;
-}
-
-/** UTC timestamp in the design document's backup naming: YYYYMMDD_HHMMSS. */
-export function timestamp(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}_${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
-}
-
-/** Parses YYYYMMDD_HHMMSS (UTC) back into a Date, or null when it is not one. */
-export function parseTimestamp(ts: string): Date | null {
-  const m = /^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/.exec(ts);
-  if (!m) return null;
-  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  return date.getUTCMonth() === mo - 1 && date.getUTCDate() === d ? date : null;
-}
-
-/** True when the file starts with the gzip magic bytes. */
-export async function isGzip(file: string): Promise<boolean> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const b = Buffer.alloc(2);
-    await fh.read(b, 0, 2, 0);
-    return b[0] === 0x1f && b[1] === 0x8b;
-  } finally {
-    await fh.close();
-  }
 }
 
 /** `base` + `ext` if free, else `base_2` + `ext`, `base_3` + `ext`…: safety copies never overwrite each other. */

@@ -4,17 +4,19 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CHUNK } from '../adapters/sink.js';
-import { ARCHIVE_EXT, writeArchive, type Compression } from '../adapters/tarwriter.js';
-import { walkTree } from '../adapters/walk.js';
-import type { ResolvedConfig } from './config.js';
-import { ScitexError, UsageError } from './errors.js';
-import { ensurePrivateDir, fsyncDir, fsyncFile, parseTimestamp, partialName, sha256sumLine, timestamp, writeFileAtomic } from './fsafe.js';
-import { dataDir, usernameProblem, usersDir, validateUsername } from './layout.js';
-import type { Logger, Progress } from './logger.js';
-import { originOf } from './origin.js';
+import { CHUNK } from '../../adapters/sink.js';
+import { ARCHIVE_EXT, writeArchive, type Compression } from '../../adapters/tarwriter.js';
+import { walkTree } from '../../adapters/walk.js';
+import type { ResolvedConfig } from '../config.js';
+import { ScitexError, UsageError } from '../../errors.js';
+import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, writeFileAtomic } from '../fs/atomic.js';
+import { parseTimestamp, timestamp } from '../time.js';
+import { sha256sumLine } from '../fs/hash.js';
+import { dataDir, usernameProblem, usersDir, validateUsername, LEGACY_WORK_DIR_NAME, WORK_DIR_NAME } from '../layout/index.js';
+import type { Logger, Progress } from '../logger.js';
+import { originOf, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUser, listUserSets } from '../catalog/index.js';
 import type { Artifact } from './publish.js';
-import { listUserSets, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUser } from './userset.js';
+import { pool } from '../pool.js';
 
 export type { Compression };
 
@@ -39,16 +41,6 @@ export interface UsersBackupResult {
 /** Default compression levels: chosen by `npm run bench` for speed at a size close to gzip -6. */
 export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 4, zstd: 3, none: 0 };
 
-/**
- * Name of scitex-data's own working folder inside data/users (staging, safety copies): on the same
- * filesystem as the workspaces, so swaps are renames. A "~" can never be in a username, and the leading
- * dot keeps it out of the app's `for d in data/users/*` loops (scripts/backup_workspaces.sh).
- */
-export const WORK_DIR_NAME = '.~scitex-data';
-
-/** Where versions before 0.2 kept it; still never taken for a user. */
-export const LEGACY_WORK_DIR_NAME = '~scitex-data';
-
 /** The user directories under data/users: validated names; anything else is reported, not archived. */
 export async function listUserDirs(root: string, log: Logger): Promise<string[]> {
   const dir = usersDir(root);
@@ -70,29 +62,6 @@ export async function listUserDirs(root: string, log: Logger): Promise<string[]>
     out.push(e.name);
   }
   return out.sort();
-}
-
-/**
- * Runs `fn` over items with at most `n` at once. After a failure no new item starts, and the first
- * error is thrown only once every running item has settled: the caller's cleanup must not race
- * workers still writing (that left a partial set behind and reported ENOTEMPTY instead of the cause).
- */
-export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  let first: unknown;
-  const workers = Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      try {
-        await fn(items[next++]!);
-      } catch (err) {
-        if (!failed) first = err;
-        failed = true;
-      }
-    }
-  });
-  await Promise.all(workers);
-  if (failed) throw first;
 }
 
 /**

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ScitexError } from './errors.js';
+import { ScitexError } from '../../errors.js';
 
 /**
  * Filesystem operations that no link planted by the app user can redirect.

@@ -3,13 +3,16 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { checkDatabase, headerJournalMode, isSqliteFile, setJournalMode } from '../adapters/sqlite.js';
-import { openFilesOf } from '../adapters/procfs.js';
-import { ScitexError } from './errors.js';
-import { fsyncDir, isGzip, partialName, removePartials, timestamp } from './fsafe.js';
-import type { Logger } from './logger.js';
-import { describeSafety, type DbRestoreOptions, type DbRestoreResult } from './restoredb.js';
-import { familyMoves, familyPaths, freeFamilyName, irregularMember, sideFilePaths } from './sqliterules.js';
+import { checkDatabase, headerJournalMode, isSqliteFile, setJournalMode } from '../../adapters/sqlite.js';
+import { openFilesOf } from '../../adapters/procfs.js';
+import { ScitexError } from '../../errors.js';
+import { fsyncDir, partialName, removePartials } from '../fs/atomic.js';
+import { isGzip } from '../fs/hash.js';
+import { timestamp } from '../time.js';
+import type { Logger } from '../logger.js';
+import { describeSafety, type DbRestoreOptions, type DbRestoreResult } from './types.js';
+import { familyMoves, familyPaths, freeFamilyName, irregularMember } from '../sqlite/rules.js';
+import { sideFilePaths } from '../../adapters/sqlite.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 

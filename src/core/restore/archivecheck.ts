@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Member } from '../adapters/tarreader.js';
+import type { Member } from '../../adapters/tarreader.js';
 
 /** Limits a restore applies on top of the path rules. */
 export interface ArchiveLimits {

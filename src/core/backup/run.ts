@@ -1,17 +1,16 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { CHECKSUM_SUFFIX, type Artifact } from './publish.js';
-import { backupDatabase, databaseSeries, type DumpFormat } from './backupdb.js';
-import { backupUsers, checkUsersBackup, type Compression, type UsersBackupResult } from './backupusers.js';
-import type { ResolvedConfig } from './config.js';
-import { ExitCode, ScitexError, UsageError } from './errors.js';
-import { ensurePrivateDir, removePartials } from './fsafe.js';
-import { dataDir, usersDir } from './layout.js';
-import { acquireLockAt, withLock } from './lock.js';
-import type { Logger } from './logger.js';
-import { ORIGIN_SUFFIX } from './origin.js';
-import { hasPolicy, prune, type PruneDecision, type RetentionPolicy } from './retention.js';
+import { type Artifact } from './publish.js';
+import { CHECKSUM_SUFFIX, databaseSeries, ORIGIN_SUFFIX, hasPolicy, prune, type PruneDecision, type RetentionPolicy } from '../catalog/index.js';
+import { backupDatabase, type DumpFormat } from './database.js';
+import { backupUsers, checkUsersBackup, type Compression, type UsersBackupResult } from './users.js';
+import type { ResolvedConfig } from '../config.js';
+import { ExitCode, ScitexError, UsageError } from '../../errors.js';
+import { ensurePrivateDir, removePartials } from '../fs/atomic.js';
+import { dataDir, usersDir } from '../layout/index.js';
+import { acquireLockAt, withLock } from '../lock.js';
+import type { Logger } from '../logger.js';
 
 /** What `backup` should do. */
 export interface BackupOptions {

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseSha256sumLine } from './fsafe.js';
-import { readManifest } from './userset.js';
+import { parseSha256sumLine } from '../fs/hash.js';
+import { readManifest } from './manifest.js';
 
 /** What retention and verify know about one user set, read cheaply (no archive is hashed). */
 export interface SetSummary {

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../errors.js';
 import { hasDataBlock, readGitignore, withDataBlock } from './gitignore.js';
-import { BACKUP_DIRS, LAYOUT_DIRS } from './layout.js';
-import type { Logger } from './logger.js';
+import { BACKUP_DIRS, LAYOUT_DIRS } from './paths.js';
+import type { Logger } from '../logger.js';
 import { findOldLayout } from './oldlayout.js';
-import { exists, writeFileAtomic } from './fsafe.js';
-import { canChown, ensurePrivateDirSync, mkdirLikeParent, ownershipOf } from './nofollow.js';
+import { exists, writeFileAtomic } from '../fs/atomic.js';
+import { canChown, ensurePrivateDirSync, mkdirLikeParent, ownershipOf } from '../fs/nofollow.js';
 
 /** Creates an empty file (never through a link) owned like its directory, so the app can manage it. */
 function writeFileLikeParent(file: string): void {

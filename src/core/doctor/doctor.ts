@@ -2,15 +2,17 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { pgTarget } from '../adapters/postgres.js';
-import { runTool } from '../adapters/proc.js';
-import { databaseSeries } from './backupdb.js';
-import { listBackups } from './catalog.js';
-import type { ResolvedConfig } from './config.js';
-import { freeBytes } from './fsafe.js';
-import { sqliteDir } from './layout.js';
-import { maintenance } from './restorepg.js';
-import { fail, pass, warn, type Check } from './verify/types.js';
+import { runTool } from '../../adapters/proc.js';
+import { databaseSeries, listBackups } from '../catalog/index.js';
+import { pgTarget, type ResolvedConfig } from '../config.js';
+import { freeBytes } from '../fs/index.js';
+import { sqliteDir } from '../layout/index.js';
+import { maintenance } from '../restore/index.js';
+import type { Check } from '../verify/index.js';
+
+const pass = (name: string, found: string): Check => ({ name, status: 'pass', found });
+const warn = (name: string, found: string, hint: string): Check => ({ name, status: 'warn', found, hint });
+const fail = (name: string, found: string, hint: string): Check => ({ name, status: 'fail', found, hint });
 
 /** What `doctor` found: each check, and the versions of the tools it looked at. */
 export interface DoctorResult {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AppEnv, ResolvedConfig } from './config.js';
-import { UsageError } from './errors.js';
-import { writeFileAtomic } from './fsafe.js';
+import type { AppEnv, ResolvedConfig } from '../config.js';
+import { UsageError } from '../../errors.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 /**
  * Where a backup came from. Two roots (a dev and a prod checkout, two hosts on one NFS volume) may share

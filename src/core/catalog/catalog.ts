@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { parseSha256sumLine, parseTimestamp } from './fsafe.js';
-import { CHECKSUM_SUFFIX } from './publish.js';
+import { parseSha256sumLine } from '../fs/hash.js';
+import { parseTimestamp } from '../time.js';
+
 import { inspectSet, type SetSummary } from './setcheck.js';
+import type { ResolvedConfig } from '../config.js';
 
 /** What a backup holds. */
 export type BackupKind = 'postgres' | 'sqlite' | 'users';
@@ -84,4 +86,17 @@ export function recordedChecksum(file: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** User sets in the backup directory, newest first. */
+export async function listUserSets(backupDir: string): Promise<{ path: string; timestamp: string }[]> {
+  return (await listBackups(backupDir)).filter((e) => e.kind === 'users' && e.timestamp).map((e) => ({ path: e.path, timestamp: e.timestamp! }));
+}
+
+/** Suffix of the checksum file written beside each database backup. */
+export const CHECKSUM_SUFFIX = '.sha256';
+
+/** Series name of the configured database: the PostgreSQL name or the SQLite file's base name. */
+export function databaseSeries(cfg: ResolvedConfig): string {
+  return cfg.database.kind === 'postgres' ? cfg.database.name.value : path.basename(cfg.database.path, '.db');
 }

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { dataDir } from './layout.js';
-import { workspaceUsername } from './migrate/evidence.js';
-import { isSqliteFileName } from './sqliterules.js';
+import { dataDir } from './paths.js';
+import { workspaceUsername } from './paths.js';
+import { isSqliteFileName } from '../sqlite/rules.js';
 
 /** Names at the top of an old data/ tree that are system data, not users. */
 export const OLD_SYSTEM_DIRS = ['backups', 'migrations_backup'] as const;

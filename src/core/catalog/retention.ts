@@ -1,9 +1,9 @@
 import fsp from 'node:fs/promises';
 import { listBackups, type BackupEntry } from './catalog.js';
-import { UsageError } from './errors.js';
-import { fsyncDir, partialName } from './fsafe.js';
-import type { Logger } from './logger.js';
-import { CHECKSUM_SUFFIX } from './publish.js';
+import { UsageError } from '../../errors.js';
+import { fsyncDir, partialName } from '../fs/atomic.js';
+import type { Logger } from '../logger.js';
+import { CHECKSUM_SUFFIX } from './catalog.js';
 
 /** How many daily, weekly and monthly backups to keep (restic's forget, per series). */
 export interface RetentionPolicy {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Member } from '../adapters/tarreader.js';
+import type { Member } from '../../adapters/tarreader.js';
 
 /** Who may own a restored workspace directory (root runs only): uids and gids that already own app data here. */
 export interface OwnerPolicy {

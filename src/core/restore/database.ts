@@ -1,44 +1,17 @@
+import type { DbRestoreOptions, DbRestoreResult } from './types.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { listBackups, recordedChecksum, type BackupEntry } from './catalog.js';
-import type { ResolvedConfig } from './config.js';
-import { ScitexError, UsageError } from './errors.js';
-import { sha256File } from './fsafe.js';
-import type { Logger } from './logger.js';
-import { databaseSeries } from './backupdb.js';
-import { restorePostgres } from './restorepg.js';
-import { restoreSqlite } from './restoresqlite.js';
-import { ownBackup } from './origin.js';
+import { listBackups, recordedChecksum, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
+import type { ResolvedConfig } from '../config.js';
+import { ScitexError, UsageError } from '../../errors.js';
+import { sha256File } from '../fs/hash.js';
+import type { Logger } from '../logger.js';
+import { restorePostgres } from './postgres.js';
+import { restoreSqlite } from './sqlite.js';
 
-/** Options of `restore db`. */
-export interface DbRestoreOptions {
-  from?: string;
-  at?: string;
-  dryRun?: boolean;
-  /** Terminate other sessions on the live PostgreSQL database before the swap. */
-  terminateSessions?: boolean;
-  /** Restore a backup that has no recorded checksum (legacy backups). */
-  allowUnverified?: boolean;
-  /** pg_restore -j for custom-format dumps. */
-  jobs?: number;
-  /** The safety-copy name a plan (dry run) announced: the run uses exactly it, so messages name what exists. */
-  safetyName?: string;
-}
 
-/** What `restore db` did or would do. */
-export interface DbRestoreResult {
-  backup: string;
-  kind: 'postgres' | 'sqlite';
-  target: string;
-  /** Where the current database is kept (SQLite: the name of the kept file family; PostgreSQL: a database). */
-  safetyCopy: string | null;
-  /** SQLite: the files really kept under that name (the old file and its side files; only side files when it was missing). */
-  safetyFiles?: string[];
-  dryRun: boolean;
-  sessionsTerminated?: number;
-}
 
 /** What a backup file contains, judged by its bytes, not its name. */
 export async function detectDumpKind(file: string): Promise<'pg-custom' | 'pg-plain' | 'sqlite' | 'unknown'> {
@@ -120,11 +93,3 @@ export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: Db
   return restoreSqlite(db.path, file, log, opts);
 }
 
-/** What is kept of the current database, in words: "the current database as X (with X-wal)". */
-export function describeSafety(r: DbRestoreResult): string | null {
-  if (!r.safetyCopy) return null;
-  const files = r.safetyFiles ?? [r.safetyCopy];
-  const sides = files.filter((f) => f !== r.safetyCopy).map((f) => path.basename(f));
-  if (files.length && !files.includes(r.safetyCopy)) return `the stale side files of the missing database as ${sides.join(', ')} (in ${path.dirname(r.safetyCopy)})`;
-  return `the current database as ${r.safetyCopy}${sides.length ? ` (with ${sides.join(', ')})` : ''}`;
-}

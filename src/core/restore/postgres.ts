@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type pg from 'pg';
-import { connFlags, explainPgError, pgConnect, pgTarget, runPgTool, type PgTarget } from '../adapters/postgres.js';
-import type { PostgresConfig } from './config.js';
-import { ScitexError, UsageError } from './errors.js';
-import { isGzip, timestamp } from './fsafe.js';
-import type { Logger } from './logger.js';
-import type { DbRestoreOptions, DbRestoreResult } from './restoredb.js';
-import { applyDbProps, checkDbProps, readDbProps } from './restorepgprops.js';
+import { connFlags, explainPgError, pgConnect, runPgTool, type PgTarget } from '../../adapters/postgres.js';
+import { pgTarget } from '../config.js';
+import type { PostgresConfig } from '../config.js';
+import { ScitexError, UsageError } from '../../errors.js';
+import { isGzip } from '../fs/hash.js';
+import { timestamp } from '../time.js';
+import type { Logger } from '../logger.js';
+import type { DbRestoreOptions, DbRestoreResult } from './types.js';
+import { applyDbProps, checkDbProps, readDbProps } from './pgprops.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 const nameWith = (base: string, suffix: string) => base.slice(0, 63 - suffix.length) + suffix;

@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../errors.js';
 
 /** The directories of the new layout, relative to the project root, in creation order. */
 export const LAYOUT_DIRS = ['data/db/sqlite', 'data/db/backups', 'data/db/migrations_archive', 'data/users'] as const;
@@ -16,7 +17,6 @@ export const APP_DIRS = ['data/db', 'data/db/sqlite', 'data/users'] as const;
 
 /** Entries under data/ that the app uses in place and that are never users. */
 export const APP_ENTRIES = ['db', 'users', 'ssh_keys', 'anonymous', 'visitor'] as const;
-
 
 /** `<root>/data` */
 export const dataDir = (root: string): string => path.join(path.resolve(root), 'data');
@@ -55,39 +55,6 @@ export function validateUsername(name: string): string {
   return name;
 }
 
-/** Returns the project name unchanged, or throws when it is not a single safe path segment. */
-export function validateProjectName(name: string): string {
-  const bad =
-    typeof name !== 'string' || name.length === 0 || name === '.' || name === '..' ||
-    name.includes('/') || name.includes('\\') || name.includes('\0') || Buffer.byteLength(name) > 255;
-  if (bad) {
-    throw new UsageError(`Refusing project name ${JSON.stringify(name)}: it must be one path segment.`, 'Use a name without "/", NUL, "." or "..".');
-  }
-  return name;
-}
-
-/** `<root>/data/users/<username>`, the design document's get_user_data_dir. */
-export function userDataDir(root: string, username: string): string {
-  const dir = path.join(usersDir(root), validateUsername(username));
-  assertInside(usersDir(root), dir);
-  return dir;
-}
-
-/** `<root>/data/users/<username>/proj/<project>`, the design document's get_user_project_dir. */
-export function userProjectDir(root: string, username: string, project: string): string {
-  const dir = path.join(userDataDir(root, username), 'proj', validateProjectName(project));
-  assertInside(usersDir(root), dir);
-  return dir;
-}
-
-/** Throws unless `child` lies strictly below `parent` (lexically). */
-export function assertInside(parent: string, child: string): void {
-  const rel = path.relative(parent, child);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new UsageError(`Refusing path ${child}: it is outside ${parent}.`);
-  }
-}
-
 /** Throws when data/users is a symlink: a restore or migration would write somewhere else than it says. */
 export function assertUsersDirNotSymlink(root: string): void {
   const dir = usersDir(root);
@@ -100,4 +67,29 @@ export function assertUsersDirNotSymlink(root: string): void {
   if (st.isSymbolicLink()) {
     throw new UsageError(`${dir} is a symlink (to ${readlinkSync(dir)}); refusing to write through it.`, 'Mount the other volume at data/users instead, or pass --root for the tree it points into.');
   }
+}
+
+/**
+ * Name of scitex-data's own working folder inside data/users (staging, safety copies): on the same
+ * filesystem as the workspaces, so swaps are renames. A "~" can never be in a username, and the leading
+ * dot keeps it out of the app's `for d in data/users/*` loops (scripts/backup_workspaces.sh).
+ */
+export const WORK_DIR_NAME = '.~scitex-data';
+
+/** Where versions before 0.2 kept it; still never taken for a user. */
+export const LEGACY_WORK_DIR_NAME = '~scitex-data';
+
+/** The `username` recorded in a directory's workspace_info.json (top or proj/), or undefined when none is readable. */
+export function workspaceUsername(dir: string): string | undefined {
+  for (const f of [path.join(dir, 'workspace_info.json'), path.join(dir, 'proj', 'workspace_info.json')]) {
+    try {
+      const st = fs.lstatSync(f);
+      if (!st.isFile() || st.size > 1 << 20) continue; // a FIFO or a huge file planted there is no evidence
+      const name = (JSON.parse(fs.readFileSync(f, 'utf8')) as { username?: unknown }).username;
+      if (typeof name === 'string') return name;
+    } catch {
+      /* absent or unreadable: no evidence */
+    }
+  }
+  return undefined;
 }

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Compression } from '../adapters/tarwriter.js';
-import { listBackups } from './catalog.js';
-import { ScitexError } from './errors.js';
+import type { Compression } from '../../adapters/tarwriter.js';
+import { ScitexError } from '../../errors.js';
 import type { Origin } from './origin.js';
 
 /** Format tag of MANIFEST.json in a user backup set. */
@@ -60,7 +59,3 @@ export function readManifest(setDir: string): Manifest {
   return m;
 }
 
-/** User sets in the backup directory, newest first. */
-export async function listUserSets(backupDir: string): Promise<{ path: string; timestamp: string }[]> {
-  return (await listBackups(backupDir)).filter((e) => e.kind === 'users' && e.timestamp).map((e) => ({ path: e.path, timestamp: e.timestamp! }));
-}

@@ -1,22 +1,19 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { sideFilePaths } from './sqliterules.js';
-import { connFlags, pgTarget, runPgTool } from '../adapters/postgres.js';
-import { checkDatabase, snapshot } from '../adapters/sqlite.js';
-import type { ResolvedConfig } from './config.js';
-import { ScitexError } from './errors.js';
-import { exists, partialName, timestamp } from './fsafe.js';
-import type { Logger } from './logger.js';
-import { ORIGIN_SUFFIX, originOf, writeOrigin } from './origin.js';
+import { sideFilePaths } from '../../adapters/sqlite.js';
+import { connFlags, runPgTool } from '../../adapters/postgres.js';
+import { pgTarget } from '../config.js';
+import { checkDatabase, snapshot } from '../../adapters/sqlite.js';
+import type { ResolvedConfig } from '../config.js';
+import { ScitexError } from '../../errors.js';
+import { exists, partialName } from '../fs/atomic.js';
+import { timestamp } from '../time.js';
+import type { Logger } from '../logger.js';
+import { ORIGIN_SUFFIX, originOf, writeOrigin, databaseSeries } from '../catalog/index.js';
 import { publishFile, type Artifact } from './publish.js';
 
 /** pg_dump output format: custom (-Fc, default) or plain SQL. */
 export type DumpFormat = 'custom' | 'plain';
-
-/** Series name of the configured database: the PostgreSQL name or the SQLite file's base name. */
-export function databaseSeries(cfg: ResolvedConfig): string {
-  return cfg.database.kind === 'postgres' ? cfg.database.name.value : path.basename(cfg.database.path, '.db');
-}
 
 /** The backup file a run at `now` would write (a second later if that name is taken). */
 export async function nextBackupPath(dir: string, series: string, ext: string, now = new Date()): Promise<string> {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import { scanArchive } from '../adapters/tarreader.js';
-import { walkTree, type WalkEntry } from '../adapters/walk.js';
+import { scanArchive } from '../../adapters/tarreader.js';
+import { walkTree, type WalkEntry } from '../../adapters/walk.js';
 
 /** How an archive differs from a live user directory (for `restore users --dry-run`). */
 export interface TreeDiff {

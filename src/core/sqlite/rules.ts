@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { openFilesOf } from '../adapters/procfs.js';
+import { SQLITE_SIDE_SUFFIXES, sideFilePaths } from '../../adapters/sqlite.js';
+import { openFilesOf } from '../../adapters/procfs.js';
 
 /**
  * The one owner of SQLite's side-file rules, used by migrate (forward and rollback), backup and restore.
@@ -10,8 +11,6 @@ import { openFilesOf } from '../adapters/procfs.js';
  * never left behind at a path where a different (restored) database file will appear.
  */
 
-/** SQLite side files that belong to a database and move with it. */
-export const SQLITE_SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
 
 /** True when `name` is one of the SQLite database file names (with or without side-file suffix). */
 export function isSqliteFileName(name: string): boolean {
@@ -23,10 +22,6 @@ export function isSideFileName(name: string): boolean {
   return SQLITE_SIDE_SUFFIXES.some((s) => name.endsWith(s));
 }
 
-/** The side-file paths of a database, whether or not they exist. */
-export function sideFilePaths(db: string): string[] {
-  return SQLITE_SIDE_SUFFIXES.map((s) => db + s);
-}
 
 /** The side files of `db` that exist now (lstat: a planted symlink counts as existing). */
 export function presentSideFiles(db: string): string[] {

@@ -1,6 +1,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, fsyncFile, sha256File, sha256sumLine, writeFileAtomic } from './fsafe.js';
+import { fsyncDir, fsyncFile, writeFileAtomic } from '../fs/atomic.js';
+import { sha256File, sha256sumLine } from '../fs/hash.js';
+import { CHECKSUM_SUFFIX } from '../catalog/index.js';
 
 /** A published backup file. */
 export interface Artifact {
@@ -11,9 +13,6 @@ export interface Artifact {
   durationMs: number;
   database?: string;
 }
-
-/** Suffix of the checksum file written beside each database backup. */
-export const CHECKSUM_SUFFIX = '.sha256';
 
 /**
  * Publishes a finished temporary file: fsync, SHA-256, checksum file (atomically), 0600, then the
