@@ -10,6 +10,7 @@ import { barShown, barStarted, barStopped } from './terminal.js';
 export interface GlobalOptions {
   root: string;
   env?: AppEnv;
+  python?: string;
   json: boolean;
   quiet: boolean;
   color: boolean;
@@ -43,7 +44,7 @@ const noProgress: Progress = { tick() {}, done() {} };
 /** Builds the context from a command's merged options. */
 export function makeContext(cmd: Command): Ctx {
   const o = cmd.optsWithGlobals() as GlobalOptions & { color?: boolean };
-  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug, onFailure: o.onFailure, onSuccess: o.onSuccess, hookTimeout: o.hookTimeout };
+  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, python: o.python, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug, onFailure: o.onFailure, onSuccess: o.onSuccess, hookTimeout: o.hookTimeout };
   // Each stream is coloured only when it is itself a terminal: a file or pipe never gets escapes.
   const colours = (s: NodeJS.WriteStream) => new Chalk({ level: g.color && !process.env.NO_COLOR && !!s.isTTY && !g.json ? 1 : 0 });
   const c = colours(process.stdout);
@@ -106,7 +107,7 @@ export function makeContext(cmd: Command): Ctx {
     },
     config(extra) {
       if (cached && !extra) return cached;
-      cached = resolveConfig(g.root, { env: g.env, backupDir: extra?.backupDir }, process.env);
+      cached = resolveConfig(g.root, { env: g.env, python: g.python, backupDir: extra?.backupDir }, process.env);
       for (const w of cached.warnings) log.warn(w);
       return cached;
     },

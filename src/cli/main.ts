@@ -11,7 +11,7 @@ import { registerMigrate } from './migrate.js';
 import { registerDoctor } from './doctor.js';
 import { DEFAULT_HOOK_TIMEOUT } from './hooks.js';
 import { handleSignals } from './interrupt.js';
-import { intArg } from './options.js';
+import { intArg, pythonOption } from './options.js';
 
 /** Builds the whole program; exported so tests can compare the README with --help. */
 export function buildProgram(): Command {
@@ -20,6 +20,7 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .option('--root <dir>', 'project root that contains data/', '.')
     .addOption(new Option('--env <env>', 'app environment (default from SCITEX_CLOUD_ENV)').choices(['dev', 'prod']))
+    .addOption(pythonOption())
     .option('--json', 'print one JSON document on stdout, nothing else there')
     .option('-q, --quiet', 'print nothing on success (failures, errors, warnings and deletions still print)')
     .option('--no-color', 'no colours (also NO_COLOR, or when stdout is not a terminal)')

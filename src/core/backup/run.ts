@@ -5,7 +5,7 @@ import { type Artifact } from './publish.js';
 import { CHECKSUM_SUFFIX, databaseSeries, ORIGIN_SUFFIX, hasPolicy, prune, type PruneDecision, type RetentionPolicy } from '../catalog/index.js';
 import { backupDatabase, type DumpFormat } from './database.js';
 import { backupUsers, checkUsersBackup, type Compression, type UsersBackupResult } from './users.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ExitCode, ScitexError, UsageError } from '../../errors.js';
 import { ensurePrivateDir, removePartials } from '../fs/atomic.js';
 import { dataDir, usersDir } from '../layout/index.js';

@@ -5,7 +5,7 @@ import { parseSha256sumLine } from '../fs/hash.js';
 import { parseTimestamp } from '../time.js';
 
 import { inspectSet, type SetSummary } from './setcheck.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 
 /** What a backup holds. */
 export type BackupKind = 'postgres' | 'sqlite' | 'users';

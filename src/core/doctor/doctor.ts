@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runTool } from '../../adapters/proc.js';
 import { databaseSeries, listBackups } from '../catalog/index.js';
-import { pgTarget, type ResolvedConfig } from '../config.js';
+import { pgTarget, type ResolvedConfig } from '../config/index.js';
 import { freeBytes } from '../fs/index.js';
 import { sqliteDir } from '../layout/index.js';
 import { maintenance } from '../restore/index.js';

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pgConnect } from '../../adapters/postgres.js';
-import { pgTarget } from '../config.js';
+import { pgTarget } from '../config/index.js';
 import { authUsernames } from '../../adapters/sqlite.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { dataDir } from '../layout/index.js';
 import { isSqliteFileName } from '../sqlite/rules.js';
 

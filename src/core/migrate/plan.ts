@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { walkTree } from '../../adapters/walk.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { sha256File } from '../fs/hash.js';
 import { hasDataBlock, readGitignore, withDataBlock, describeLayoutMkdir, dataDir, LAYOUT_DIRS, usernameProblem, isTimestampedArchive, lineDiff, rewriteSettings, settingsFiles, workspaceUsername } from '../layout/index.js';
 import { databaseMoveProblems, isSideFileName, isSqliteFileName } from '../sqlite/rules.js';

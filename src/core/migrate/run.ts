@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError } from '../../errors.js';
 import { exists, fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import { timestamp } from '../time.js';

@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { listBackups, recordedChecksum, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { sha256File } from '../fs/hash.js';
 import type { Logger } from '../logger.js';

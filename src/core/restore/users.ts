@@ -5,7 +5,7 @@ import { ToolFailure } from '../../adapters/proc.js';
 import { ChecksumMismatch, extractArchive, RefusedArchive, type Member } from '../../adapters/tarreader.js';
 import { memberChecker } from './archivecheck.js';
 import { checkStaged, type OwnerPolicy } from './stagecheck.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { exists, freeBytes, fsyncDir, uniquePath } from '../fs/atomic.js';
 import { parseSha256sumLine } from '../fs/hash.js';

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import { backupChecks } from './backups.js';
 import { deepChecks, postgresCheck } from './deep.js';

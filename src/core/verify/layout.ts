@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { gitignoreViolations, readGitignore, withDataBlockLast, writeGitignore, APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir, findOldLayout, findOldSettings, LEGACY_WORK_DIR_NAME, WORK_DIR_NAME } from '../layout/index.js';
 import { appDirCheck, backupPermissionChecks } from './permissions.js';
 import { checkDatabase } from '../../adapters/sqlite.js';

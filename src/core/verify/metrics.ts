@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { databaseSeries, listBackups } from '../catalog/index.js';
 import { writeFileAtomic } from '../fs/index.js';
 import type { VerifyResult } from './index.js';
