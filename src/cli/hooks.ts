@@ -30,7 +30,7 @@ const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((p) => fs.existsSy
 /**
  * Runs `--on-success`/`--on-failure` through /bin/sh -c with the run's JSON on stdin and SCITEX_DATA_*
  * variables. Synchronous on purpose: it also runs from the signal handler, where nothing else may move.
- * Output goes to an unlinked temp file (never our stdout, which may carry the JSON document; never a pipe a
+ * Input and output are unlinked temp files (never our stdout, which may carry the JSON document; never a pipe a
  * backgrounded grandchild could hold open). The time limit kills the hook's whole process group
  * (coreutils `timeout`), so a hung `curl` cannot keep cron waiting.
  */
@@ -44,17 +44,19 @@ export function runHook(shellCommand: string, event: 'success' | 'failure', outc
     SCITEX_DATA_COMMAND: outcome.command,
     SCITEX_DATA_MESSAGE: outcome.message,
   };
+  // stdin is a file too: a hook that never reads it (`curl <url>`) must not fail us with EPIPE.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-data-hook-'));
-  const outFile = path.join(dir, 'output');
-  const fd = fs.openSync(outFile, 'w+', 0o600);
+  const inFile = path.join(dir, 'input');
+  fs.writeFileSync(inFile, JSON.stringify(outcome.document) + '\n', { mode: 0o600 });
+  const inFd = fs.openSync(inFile, 'r');
+  const fd = fs.openSync(path.join(dir, 'output'), 'w+', 0o600);
   fs.rmSync(dir, { recursive: true, force: true });
   try {
     const [file, args] = TIMEOUT_BIN
       ? [TIMEOUT_BIN, ['--kill-after=5', `${timeoutSeconds}s`, '/bin/sh', '-c', shellCommand]]
       : ['/bin/sh', ['-c', shellCommand]];
     const r = spawnSync(file, args, {
-      input: JSON.stringify(outcome.document) + '\n',
-      stdio: ['pipe', fd, fd],
+      stdio: [inFd, fd, fd],
       env,
       // Without coreutils the shell alone is killed at the limit; with it this is only a backstop.
       timeout: (timeoutSeconds + 10) * 1000,
@@ -69,6 +71,7 @@ export function runHook(shellCommand: string, event: 'success' | 'failure', outc
     return { event, command: shellCommand, exitCode, timedOut, output: r.error ? r.error.message : output };
   } finally {
     fs.closeSync(fd);
+    fs.closeSync(inFd);
   }
 }
 
