@@ -11,6 +11,14 @@ import { settleTerminal } from './terminal.js';
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
 
+/** True when the error (or one it was caused by) is a child killed by SIGINT or SIGTERM. */
+function killedBySignal(err: unknown): boolean {
+  for (let e = err as { signal?: unknown; cause?: unknown } | undefined; e && typeof e === 'object'; e = e.cause as typeof e) {
+    if (e.signal === 'SIGINT' || e.signal === 'SIGTERM') return true;
+  }
+  return false;
+}
+
 /** Commands whose last run is recorded in the backup directory's state file (for metrics and status). */
 const RECORDED = new Set(['backup', 'prune', 'verify', 'restore db', 'restore users']);
 
@@ -64,6 +72,9 @@ export function run(name: string, action: Action) {
       message = exitCode === ExitCode.OK ? `${name} succeeded` : `${name} exited ${exitCode}${failedChecks || lastWarning}`;
       doc = { ok: exitCode === ExitCode.OK, command: name, exitCode, ...r.result, warnings: ctx.warnings };
     } catch (err) {
+      // A child stopped by the same Ctrl-C (the whole foreground group gets it) can fail the run before our
+      // own handler runs: give the handler its turn, so the one line is the interruption, not this error.
+      if (killedBySignal(err)) await new Promise((r) => setTimeout(r, 500));
       settleTerminal();
       const e = asScitexError(err);
       exitCode = e.exitCode;

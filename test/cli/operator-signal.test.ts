@@ -51,6 +51,22 @@ describe('Ctrl-C stops cleanly', () => {
     nothingLeft();
   }, 120_000);
 
+  it('Ctrl-C on a terminal signals the whole process group (zstd too): still the one line, exit 130', async () => {
+    // detached: the CLI leads its own process group, as a shell's foreground job does; -pid signals all of it.
+    const child = spawn(process.execPath, [BIN, '--root', root, 'backup', 'users', '--compression', 'zstd', '--level', '19'], { env: cleanEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    await partialAppears();
+    process.kill(-child.pid!, 'SIGINT');
+    expect(await code).toBe(130);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^interrupted: backup interrupted by SIGINT: no unfinished backup was published/)]);
+    expect(stdout).toBe('');
+    nothingLeft();
+  }, 120_000);
+
   it('SIGTERM with --json: exit 143 and one JSON document saying so', async () => {
     const { child, done } = cliAsync(['--root', root, '--json', 'backup', 'users', '--level', '9'], { env });
     await partialAppears();
