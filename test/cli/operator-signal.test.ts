@@ -67,8 +67,9 @@ describe('Ctrl-C stops cleanly', () => {
     nothingLeft();
   }, 120_000);
 
-  it('SIGTERM with --json: exit 143 and one JSON document saying so', async () => {
-    const { child, done } = cliAsync(['--root', root, '--json', 'backup', 'users', '--level', '9'], { env });
+  it('SIGTERM with --json: exit 143 and one JSON document saying so; --on-failure and the run record see it', async () => {
+    const hookOut = path.join(root, 'hook.json');
+    const { child, done } = cliAsync(['--root', root, '--json', '--on-failure', `cat > '${hookOut}'`, 'backup', 'users', '--level', '9'], { env });
     await partialAppears();
     child.kill('SIGTERM');
     const r = await done;
@@ -76,6 +77,9 @@ describe('Ctrl-C stops cleanly', () => {
     const doc = JSON.parse(r.stdout) as { ok: boolean; exitCode: number; error: { message: string } };
     expect(doc).toMatchObject({ ok: false, exitCode: 143 });
     expect(doc.error.message).toMatch(/interrupted by SIGTERM/);
+    expect(JSON.parse(fs.readFileSync(hookOut, 'utf8'))).toMatchObject({ ok: false, command: 'backup', exitCode: 143 });
+    const state = JSON.parse(fs.readFileSync(path.join(backups(), '.scitex-data-state.json'), 'utf8')) as { lastRun: Record<string, unknown> };
+    expect(state.lastRun.backup).toMatchObject({ result: 'failed', exitCode: 143 });
     nothingLeft();
   }, 120_000);
 
