@@ -11,6 +11,11 @@ import { registerMigrate } from './migrate.js';
 import { registerDoctor } from './doctor.js';
 import { DEFAULT_HOOK_TIMEOUT } from './hooks.js';
 import { handleSignals } from './interrupt.js';
+import { registerPin } from './pin.js';
+import { registerClean } from './clean.js';
+import { registerStatus } from './status.js';
+import { registerLs } from './ls.js';
+import { registerDiff } from './diff.js';
 import { intArg, pythonOption } from './options.js';
 
 /** Builds the whole program; exported so tests can compare the README with --help. */
@@ -35,9 +40,14 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerMigrate(program);
   registerBackup(program);
+  registerStatus(program);
   registerList(program);
+  registerLs(program);
+  registerDiff(program);
   registerRestore(program);
   registerPrune(program);
+  registerPin(program);
+  registerClean(program);
   registerVerify(program);
   registerDoctor(program);
   return program;
