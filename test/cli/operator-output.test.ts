@@ -56,9 +56,9 @@ describe('--quiet: quiet on success, never on failure', () => {
     }
     const r = cli(['--root', root, '--quiet', 'backup', 'db', '--keep-daily', '1'], { env });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^deleted\s+scitex_cloud_dev_20200101_000000\.db$/m);
-    expect(r.stdout).toMatch(/^deleted\s+scitex_cloud_dev_20200102_000000\.db$/m);
-    expect(r.stdout).not.toMatch(/^keep/m);
+    expect(r.stdout).toMatch(/^\s*deleted\s.*scitex_cloud_dev_20200101_000000\.db\s*$/m);
+    expect(r.stdout).toMatch(/^\s*deleted\s.*scitex_cloud_dev_20200102_000000\.db\s*$/m);
+    expect(r.stdout).toMatch(/^1 kept, 2 deleted$/m);
   });
 });
 
