@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, layoutChecks, migrationState, planMigration, rollbackMigration, runMigration, ScitexError, UsageError, withLock, type Plan } from '../index.js';
 import type { Ctx } from './context.js';
-import { human } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { collect } from './options.js';
 
