@@ -42,7 +42,7 @@ const noProgress: Progress = { tick() {}, done() {} };
 
 /** Builds the context from a command's merged options. */
 export function makeContext(cmd: Command): Ctx {
-  const o = cmd.optsWithGlobals() as GlobalOptions & { color?: boolean };
+  const o = cmd.optsWithGlobals<GlobalOptions & { color?: boolean }>();
   const g: GlobalOptions = { root: o.root ?? '.', env: o.env, python: o.python, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug, onFailure: o.onFailure, onSuccess: o.onSuccess, hookTimeout: o.hookTimeout };
   // Each stream is coloured only when it is itself a terminal: a file or pipe never gets escapes.
   const colours = (s: NodeJS.WriteStream) => new Chalk({ level: g.color && !process.env.NO_COLOR && !!s.isTTY && !g.json ? 1 : 0 });

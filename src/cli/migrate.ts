@@ -101,7 +101,7 @@ export function registerMigrate(program: Command): void {
           const checks = await layoutChecks(cfg);
           for (const c of checks) ctx.say(`${c.status.toUpperCase().padEnd(4)}  ${c.name}  ${c.found}`);
           const failed = checks.filter((c) => c.status === 'fail');
-          return { result: { dryRun: false, plan, ...r, checks: checks.map(({ fix, ...c }) => c) }, exitCode: failed.length ? ExitCode.PROBLEMS : ExitCode.OK };
+          return { result: { dryRun: false, plan, ...r, checks: checks.map(({ fix: _fix, ...c }) => c) }, exitCode: failed.length ? ExitCode.PROBLEMS : ExitCode.OK };
         });
       }),
     );

@@ -18,13 +18,13 @@ export function progressBar(label: string, totalBytes: number, totalFiles?: numb
   const payload = () => ({ done: human(bytes), size: human(totalBytes), files: totalFiles ? `${files}/${totalFiles}` : String(files), rate: human(bytes / Math.max(0.001, (Date.now() - started) / 1000)) });
   // Without a byte total (e.g. migrate's renames) the bar follows the count of items instead.
   const byFiles = totalBytes === 0 && !!totalFiles;
-  bar.start(Math.max(1, byFiles ? totalFiles! : totalBytes), 0, payload());
+  bar.start(Math.max(1, byFiles ? totalFiles : totalBytes), 0, payload());
   barStarted(bar);
   return {
     tick(b, f = 0) {
       bytes += b;
       files += f;
-      bar.update(byFiles ? Math.min(files, totalFiles!) : Math.min(bytes, totalBytes), payload());
+      bar.update(byFiles ? Math.min(files, totalFiles) : Math.min(bytes, totalBytes), payload());
     },
     done() {
       bar.stop();

@@ -9,6 +9,8 @@ import { setCurrentRun, type CurrentRun } from './interrupt.js';
 import { settleTerminal } from './terminal.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
+// commander hands each action its arguments and options untyped; each command file types its own.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
 
 /** True when the error (or one it was caused by) is a child killed by SIGINT or SIGTERM. */
@@ -46,7 +48,7 @@ function finishRun(ctx: Ctx, cur: CurrentRun, started: Date, dryRun: boolean, ex
 
 /** Wraps an action with the shared error handling, --json output, signal handling, run record and hooks. */
 export function run(name: string, action: Action) {
-  return async (...args: any[]) => {
+  return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const ctx = makeContext(cmd);
     const started = new Date();
