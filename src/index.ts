@@ -27,3 +27,4 @@ export * from './core/migrate/types.js';
 export * from './core/migrate/plan.js';
 export * from './core/migrate/run.js';
 export { layoutChecks } from './core/verify/layout.js';
+export * from './core/offsite/index.js';

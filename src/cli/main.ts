@@ -10,6 +10,7 @@ import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
 import { registerMigrate } from './migrate.js';
+import { registerCopy } from './copy.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerRestore(program);
   registerPrune(program);
   registerVerify(program);
+  registerCopy(program);
   return program;
 }
 

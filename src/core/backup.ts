@@ -12,6 +12,8 @@ import { acquireLockAt, withLock } from './lock.js';
 import type { Logger } from './logger.js';
 import { ORIGIN_SUFFIX } from './origin.js';
 import { hasPolicy, prune, type PruneDecision, type RetentionPolicy } from './retention.js';
+import { copyBackups, type DestinationResult } from './offsite/copy.js';
+import type { OffsiteSettings } from './offsite/settings.js';
 
 /** What `backup` should do. */
 export interface BackupOptions {
@@ -23,6 +25,8 @@ export interface BackupOptions {
   level?: number;
   keep?: RetentionPolicy;
   dryRun?: boolean;
+  /** Off-site destinations to copy what was published to (after the locks are released); none: no copy. */
+  offsite?: OffsiteSettings;
 }
 
 /** What `backup` did. */
@@ -36,6 +40,8 @@ export interface BackupResult {
   dryRun: boolean;
   plan: string[];
   exitCode: number;
+  /** One result per off-site destination (empty when none is configured or with --no-copy). */
+  copies: DestinationResult[];
 }
 
 /** Removes leftovers of interrupted runs: partial files, and checksum or origin files whose backup never appeared. */
@@ -116,13 +122,14 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   if (opts.db) plan.push(cfg.database.kind === 'postgres' ? `pg_dump ${databaseSeries(cfg)} -> ${dir}` : `SQLite snapshot ${cfg.database.path} -> ${dir}`);
   if (opts.users) plan.push(`user archives${opts.usernames?.length ? ` (${opts.usernames.join(', ')})` : ''} -> ${dir}/users_<timestamp>/`);
   if (opts.keep && hasPolicy(opts.keep)) plan.push('then apply retention');
-  const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], retention: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK };
+  for (const d of opts.offsite?.destinations ?? []) plan.push(`then copy what was published to ${d.label}${opts.offsite!.recipients.length ? ', encrypted' : ''}`);
+  const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], retention: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK, copies: [] };
   // Everything is checked before anything is written: a bad --user must not leave a database snapshot.
   checkBackupDir(cfg.root, dir);
   if (opts.users) await checkUsersBackup(cfg.root, opts);
   if (opts.dryRun) return result;
   try {
-    return await withLock(cfg.root, 'backup', async () => {
+    await withLock(cfg.root, 'backup', async () => {
       await ensurePrivateDir(dir, dataDir(cfg.root)); // no link followed below data/ (the app user writes there)
       return withBackupDirLock(cfg.root, dir, () => backUp(cfg, log, opts, result));
     });
@@ -132,6 +139,15 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
     const lost = result.usersSet ? `the database backup was not published (the user set ${path.basename(result.usersSet.set)} was)` : db ? `the user set was not published (${path.basename(db.path)} was)` : undefined;
     throw diskFullError(err, dir, lost);
   }
+  // Outside the locks (an upload may take hours); a failed copy leaves the local backup published, exit 1 says so.
+  if (opts.offsite?.destinations.length) {
+    const names = [...result.artifacts.filter((a) => a.kind !== 'users').map((a) => path.basename(a.path)), ...(result.usersSet ? [path.basename(result.usersSet.set)] : [])];
+    result.copies = await copyBackups(dir, opts.offsite, log, names).catch((err: Error) =>
+      opts.offsite!.destinations.map((d) => ({ destination: d.label, sent: [], present: [], resumed: [], bytesSent: 0, error: err.message })),
+    );
+    if (result.copies.some((c) => c.error)) result.exitCode = ExitCode.FAILED;
+  }
+  return result;
 }
 
 /** The run itself, under both locks. */

@@ -1,0 +1,115 @@
+import path from 'node:path';
+import { Argument, type Command } from 'commander';
+import {
+  copyBackups,
+  ExitCode,
+  fetchRemote,
+  listRemote,
+  ObjectStore,
+  offsiteSettings,
+  UsageError,
+  verifyRemote,
+  type DestinationResult,
+  type OffsiteSettings,
+} from '../index.js';
+import { human, type Ctx } from './context.js';
+import { run } from './main.js';
+import { backupDirOption, collect } from './options.js';
+
+/** The off-site settings from the environment plus --encrypt-to; refuses when no destination is configured. */
+export function settingsFor(encryptTo: string[] = [], required = true): OffsiteSettings {
+  const s = offsiteSettings(process.env, encryptTo);
+  if (required && !s.destinations.length) throw new UsageError('No off-site destination is configured.', 'Set SCITEX_DATA_REMOTE=s3://bucket/prefix?endpoint=… (and SCITEX_DATA_REMOTE_1 … _9 for more); see the README, "Off-site copies".');
+  return s;
+}
+
+/** Prints one line per destination; returns the exit code (1 when any copy failed). */
+export function reportCopies(ctx: Ctx, copies: DestinationResult[]): number {
+  for (const c of copies) {
+    if (c.error) ctx.log.warn(`copy to ${c.destination} FAILED: ${c.error}. The local backups are unaffected; re-run \`scitex-data copy\` to finish.`);
+    else ctx.say(`copied to ${c.destination}: ${c.sent.length} sent (${human(c.bytesSent)}${c.resumed.length ? `, ${c.resumed.length} objects already there from an interrupted run` : ''}), ${c.present.length} already there`);
+  }
+  return copies.some((c) => c.error) ? ExitCode.FAILED : ExitCode.OK;
+}
+
+/** One destination by number (1-based, in configuration order). */
+function pick(s: OffsiteSettings, n: string | undefined): ObjectStore {
+  const i = n === undefined ? 0 : Number(n) - 1;
+  const d = s.destinations[i];
+  if (!d) throw new UsageError(`No destination number ${n}; ${s.destinations.length} configured.`, 'Destinations are numbered from 1 in the order SCITEX_DATA_REMOTE, SCITEX_DATA_REMOTE_1 … _9.');
+  return new ObjectStore(d);
+}
+
+/** `scitex-data copy` and `scitex-data remote list|verify|fetch`: off-site copies. */
+export function registerCopy(program: Command): void {
+  program
+    .command('copy')
+    .description('send published backups that a destination lacks (all, or those named) to every off-site destination')
+    .addArgument(new Argument('[backup...]', 'backup names (as `list` shows them); default all'))
+    .option('--encrypt-to <age1...>', 'encrypt to this age public key (repeatable; also $SCITEX_DATA_ENCRYPT_TO)', collect)
+    .addOption(backupDirOption())
+    .action(
+      run('copy', async (ctx, names: string[], o: { encryptTo?: string[]; backupDir?: string }) => {
+        const s = settingsFor(o.encryptTo);
+        const cfg = ctx.config({ backupDir: o.backupDir });
+        const copies = await copyBackups(cfg.backupDir.value, s, ctx.log, names);
+        return { result: { copies }, exitCode: reportCopies(ctx, copies) };
+      }),
+    );
+  const remote = program.command('remote').description('the off-site copies: list, verify, fetch');
+  remote
+    .command('list')
+    .description('list the backups at a destination, complete or interrupted')
+    .option('--destination <n>', 'which destination (1 = the first configured)')
+    .action(
+      run('remote list', async (ctx, o: { destination?: string }) => {
+        const store = pick(settingsFor(), o.destination);
+        try {
+          const rows = await listRemote(store);
+          if (!rows.length) ctx.say(`No backups at ${store.dest.label}.`);
+          for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}`);
+          return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null })) } };
+        } finally {
+          store.close();
+        }
+      }),
+    );
+  remote
+    .command('verify')
+    .description('check the copies at a destination against their manifests (no key needed); --deep downloads and re-hashes')
+    .addArgument(new Argument('[backup...]', 'only these backups'))
+    .option('--deep', 'download every object and compare its SHA-256')
+    .option('--destination <n>', 'which destination (1 = the first configured)')
+    .action(
+      run('remote verify', async (ctx, names: string[], o: { deep?: boolean; destination?: string }) => {
+        const store = pick(settingsFor(), o.destination);
+        try {
+          const r = await verifyRemote(store, { deep: o.deep, names });
+          for (const p of r.problems) ctx.say(`${ctx.c.red('FAIL')}  ${p.key ?? p.name}: ${p.problem}`);
+          ctx.say(`${r.checked.length} backups checked at ${store.dest.label}${o.deep ? ' (downloaded and re-hashed)' : ''}: ${r.problems.length} problems`);
+          return { result: { destination: store.dest.label, ...r }, exitCode: r.problems.length ? ExitCode.PROBLEMS : ExitCode.OK };
+        } finally {
+          store.close();
+        }
+      }),
+    );
+  remote
+    .command('fetch')
+    .description('download one backup into a directory, checked (and decrypted) before it appears there; then restore it with --from')
+    .argument('<backup>', 'backup name, as `remote list` shows it')
+    .requiredOption('--to <dir>', 'staging directory (created private)')
+    .option('--identity <file>', 'age secret key file, for encrypted copies')
+    .option('--destination <n>', 'which destination (1 = the first configured)')
+    .action(
+      run('remote fetch', async (ctx, name: string, o: { to: string; identity?: string; destination?: string }) => {
+        const store = pick(settingsFor(), o.destination);
+        try {
+          const r = await fetchRemote(store, name, path.resolve(o.to), ctx.log, o.identity);
+          ctx.say(`fetched ${name} into ${r.path}; restore it with \`scitex-data restore ${r.manifest.kind === 'users' ? 'users' : 'db'} --from ${r.path}\``);
+          return { result: { path: r.path, kind: r.manifest.kind, encrypted: r.manifest.encrypted } };
+        } finally {
+          store.close();
+        }
+      }),
+    );
+}

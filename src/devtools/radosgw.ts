@@ -1,0 +1,164 @@
+/**
+ * Developer tools (tests and benchmarks only): a throwaway Ceph cluster serving S3 on 127.0.0.1 — one monitor, one
+ * OSD with an in-memory store, and radosgw — from Debian's packages (radosgw, ceph-mon, ceph-osd). Not public API.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A running throwaway S3 server and the credentials of its one user. */
+export interface TestRadosgw {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  dir: string;
+  /** Environment for a scitex-data child: the user's credentials through the SDK's standard variables. */
+  env(): Record<string, string>;
+  /** radosgw-admin with this cluster's configuration (e.g. to set a quota); returns stdout. */
+  admin(args: string[]): string;
+  /** Stops radosgw only (the server is "down"); start it again with startGateway(). */
+  stopGateway(): Promise<void>;
+  startGateway(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function must(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.error?.message ?? ''} ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+/** Polls `ready` until it returns true or `ms` pass (startup only, never used to order test steps). */
+async function waitFor(what: string, ms: number, ready: () => boolean | Promise<boolean>, log: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ready())) {
+    if (Date.now() > end) throw new Error(`${what} did not come up within ${ms / 1000} s; log: ${log}`);
+    await pause(200);
+  }
+}
+
+/** Whether the Debian packages are installed (`.ci/run` installs them). */
+export function radosgwAvailable(): boolean {
+  return ['radosgw', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw-admin'].every((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
+}
+
+/** Starts a fresh cluster (a few seconds); call stop() in afterAll. */
+export async function startRadosgw(): Promise<TestRadosgw> {
+  if (!radosgwAvailable()) throw new Error('Ceph is not installed: apt-get install radosgw ceph-mon ceph-osd');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-rgw-'));
+  for (const d of ['run', 'log', 'mon.a', 'osd.0', 'rgw']) fs.mkdirSync(path.join(dir, d));
+  const [monPort, rgwPort] = [await freePort(), await freePort()];
+  const fsid = crypto.randomUUID();
+  const conf = path.join(dir, 'ceph.conf');
+  fs.writeFileSync(
+    conf,
+    `[global]
+fsid = ${fsid}
+mon_host = v1:127.0.0.1:${monPort}
+mon_initial_members = a
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+run_dir = ${dir}/run
+admin_socket = ${dir}/run/$name.asok
+log_file = ${dir}/log/$name.log
+keyring = ${dir}/keyring
+mon_data = ${dir}/mon.$id
+osd_data = ${dir}/osd.$id
+osd_objectstore = memstore
+memstore_device_bytes = 1073741824
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+osd_crush_chooseleaf_type = 0
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+osd_pool_default_pg_autoscale_mode = off
+mon_max_pg_per_osd = 1000
+mon_data_avail_crit = 1
+ms_bind_msgr2 = false
+ms_bind_ipv6 = false
+public_addr = 127.0.0.1
+[client.rgw]
+rgw_frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw_data = ${dir}/rgw
+`,
+  );
+  const c = ['-c', conf];
+  const procs: ChildProcess[] = [];
+  // Foreground daemons (-f) stay our children, so stop() can end exactly them.
+  const daemon = (cmd: string, args: string[]): ChildProcess => {
+    const p = spawn(cmd, [...c, '-f', ...args], { stdio: 'ignore' });
+    procs.push(p);
+    return p;
+  };
+  const kill = async (p: ChildProcess) => {
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  };
+  const stopAll = async () => {
+    for (const p of procs.reverse()) await kill(p);
+  };
+  try {
+    must('ceph-authtool', ['--create-keyring', path.join(dir, 'keyring'), '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
+    must('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v1:127.0.0.1:${monPort}]`, path.join(dir, 'monmap')]);
+    must('ceph-mon', [...c, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap')]);
+    daemon('ceph-mon', ['-i', 'a']);
+    const ceph = (args: string[]) => spawnSync('ceph', [...c, '--connect-timeout', '5', ...args], { encoding: 'utf8', timeout: 30_000 });
+    await waitFor('ceph-mon', 60_000, () => ceph(['mon', 'stat']).status === 0, `${dir}/log/mon.a.log`);
+    const uuid = crypto.randomUUID();
+    const id = ceph(['osd', 'new', uuid]).stdout.trim();
+    must('ceph-osd', [...c, '-i', id, '--mkfs', '--osd-uuid', uuid]);
+    daemon('ceph-osd', ['-i', id]);
+    await waitFor('ceph-osd', 60_000, () => /"num_up_osds":\s*1/.test(ceph(['osd', 'stat', '-f', 'json']).stdout), `${dir}/log/osd.${id}.log`);
+    const endpoint = `http://127.0.0.1:${rgwPort}`;
+    let gw: ChildProcess | undefined;
+    const startGateway = async () => {
+      gw = daemon('radosgw', ['-n', 'client.rgw']);
+      await waitFor('radosgw', 120_000, () => fetch(endpoint).then((r) => r.ok, () => false), `${dir}/log/client.rgw.log`);
+    };
+    await startGateway();
+    const accessKeyId = 'SCITEXTEST' + crypto.randomBytes(5).toString('hex').toUpperCase();
+    const secretAccessKey = crypto.randomBytes(20).toString('hex');
+    const admin = (args: string[]) => must('radosgw-admin', [...c, ...args]);
+    admin(['user', 'create', '--uid=tester', '--display-name=tester', `--access-key=${accessKeyId}`, `--secret-key=${secretAccessKey}`]);
+    return {
+      endpoint,
+      accessKeyId,
+      secretAccessKey,
+      dir,
+      env: () => ({ AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: 'us-east-1' }),
+      admin,
+      async stopGateway() {
+        if (gw) await kill(gw);
+      },
+      startGateway,
+      async stop() {
+        await stopAll();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
