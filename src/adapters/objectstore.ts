@@ -3,16 +3,11 @@
  * SDK's standard chain (environment, shared credentials file, profile); nothing secret is ever taken as an argument.
  */
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+
+// The SDK is loaded only by commands that talk to a destination: every other command starts without its weight.
+type Sdk = typeof import('@aws-sdk/client-s3');
+type Lib = typeof import('@aws-sdk/lib-storage');
 
 /** Where copies go: a bucket and key prefix on an S3-compatible server. */
 export interface Destination {
@@ -87,15 +82,17 @@ export class ObjectStore {
   private readonly partSize: number;
   private readonly queueSize: number;
 
-  constructor(
+  private constructor(
     readonly dest: Destination,
-    opts: StoreOptions = {},
+    opts: StoreOptions,
+    private readonly sdk: Sdk,
+    private readonly lib: Lib,
   ) {
     this.partSize = opts.partSize ?? 16 * 1024 * 1024;
     this.queueSize = opts.queueSize ?? 2;
     // The pinned SDK supports Node 20 but warns on each start that later releases will not: the pin is deliberate.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client({
+    this.client = new sdk.S3Client({
       region: dest.region,
       endpoint: dest.endpoint,
       forcePathStyle: dest.pathStyle,
@@ -110,6 +107,12 @@ export class ObjectStore {
     });
   }
 
+  /** Loads the SDK and makes a client for the destination. */
+  static async open(dest: Destination, opts: StoreOptions = {}): Promise<ObjectStore> {
+    const [sdk, lib] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]);
+    return new ObjectStore(dest, opts, sdk, lib);
+  }
+
   private key(rel: string): string {
     return this.dest.prefix + rel;
   }
@@ -117,7 +120,7 @@ export class ObjectStore {
   /** The object's size and metadata, or null when it does not exist. */
   async head(rel: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
+      const r = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
       return { size: r.ContentLength ?? 0, metadata: r.Metadata ?? {} };
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -130,7 +133,7 @@ export class ObjectStore {
     const out: { key: string; size: number }[] = [];
     let token: string | undefined;
     do {
-      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.dest.bucket, Prefix: this.key(under), ContinuationToken: token }), { abortSignal: signal });
+      const r = await this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.dest.bucket, Prefix: this.key(under), ContinuationToken: token }), { abortSignal: signal });
       for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key.slice(this.dest.prefix.length), size: o.Size ?? 0 });
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -141,7 +144,7 @@ export class ObjectStore {
   async putSmall(rel: string, body: string, opts: { metadata?: Record<string, string>; ifAbsent?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
     try {
       await this.client.send(
-        new PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel), Body: body, ContentType: 'text/plain; charset=utf-8', Metadata: opts.metadata, IfNoneMatch: opts.ifAbsent ? '*' : undefined }),
+        new this.sdk.PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel), Body: body, ContentType: 'text/plain; charset=utf-8', Metadata: opts.metadata, IfNoneMatch: opts.ifAbsent ? '*' : undefined }),
         { abortSignal: opts.signal },
       );
       return true;
@@ -153,7 +156,7 @@ export class ObjectStore {
 
   /** Streams `body` up (multipart above one part), holding about partSize x queueSize bytes in memory. */
   async upload(rel: string, body: Readable, opts: { metadata?: Record<string, string>; onBytes?: (n: number) => void; signal?: AbortSignal } = {}): Promise<void> {
-    const up = new Upload({
+    const up = new this.lib.Upload({
       client: this.client,
       params: { Bucket: this.dest.bucket, Key: this.key(rel), Body: body, Metadata: opts.metadata, ContentType: 'application/octet-stream' },
       partSize: this.partSize,
@@ -173,14 +176,14 @@ export class ObjectStore {
 
   /** The object's bytes as a stream. */
   async download(rel: string, signal?: AbortSignal): Promise<Readable> {
-    const r = await this.client.send(new GetObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
+    const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
     return r.Body as Readable;
   }
 
   /** A small object's text (checksums, manifests), or null when it does not exist. */
   async getText(rel: string, signal?: AbortSignal): Promise<string | null> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
+      const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
       return await r.Body!.transformToString('utf8');
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -192,7 +195,7 @@ export class ObjectStore {
   async delete(rels: string[], signal?: AbortSignal): Promise<void> {
     for (let i = 0; i < rels.length; i += 1000) {
       const chunk = rels.slice(i, i + 1000);
-      const r = await this.client.send(new DeleteObjectsCommand({ Bucket: this.dest.bucket, Delete: { Objects: chunk.map((k) => ({ Key: this.key(k) })), Quiet: true } }), { abortSignal: signal });
+      const r = await this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.dest.bucket, Delete: { Objects: chunk.map((k) => ({ Key: this.key(k) })), Quiet: true } }), { abortSignal: signal });
       if (r.Errors?.length) throw new Error(`the server refused to delete ${r.Errors.length} object(s), e.g. ${r.Errors[0]!.Key}: ${r.Errors[0]!.Code}`);
     }
   }

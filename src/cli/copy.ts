@@ -4,6 +4,8 @@ import {
   copyBackups,
   ExitCode,
   fetchRemote,
+  hasPolicy,
+  pruneRemote,
   listRemote,
   ObjectStore,
   offsiteSettings,
@@ -14,7 +16,8 @@ import {
 } from '../index.js';
 import { human, type Ctx } from './context.js';
 import { run } from './main.js';
-import { backupDirOption, collect } from './options.js';
+import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
+import { decisionsJson, printDecisions } from './prune.js';
 
 /** The off-site settings from the environment plus --encrypt-to; refuses when no destination is configured. */
 export function settingsFor(encryptTo: string[] = [], required = true): OffsiteSettings {
@@ -33,11 +36,11 @@ export function reportCopies(ctx: Ctx, copies: DestinationResult[]): number {
 }
 
 /** One destination by number (1-based, in configuration order). */
-function pick(s: OffsiteSettings, n: string | undefined): ObjectStore {
+function pick(s: OffsiteSettings, n: string | undefined): Promise<ObjectStore> {
   const i = n === undefined ? 0 : Number(n) - 1;
   const d = s.destinations[i];
   if (!d) throw new UsageError(`No destination number ${n}; ${s.destinations.length} configured.`, 'Destinations are numbered from 1 in the order SCITEX_DATA_REMOTE, SCITEX_DATA_REMOTE_1 … _9.');
-  return new ObjectStore(d);
+  return ObjectStore.open(d);
 }
 
 /** `scitex-data copy` and `scitex-data remote list|verify|fetch`: off-site copies. */
@@ -63,7 +66,7 @@ export function registerCopy(program: Command): void {
     .option('--destination <n>', 'which destination (1 = the first configured)')
     .action(
       run('remote list', async (ctx, o: { destination?: string }) => {
-        const store = pick(settingsFor(), o.destination);
+        const store = await pick(settingsFor(), o.destination);
         try {
           const rows = await listRemote(store);
           if (!rows.length) ctx.say(`No backups at ${store.dest.label}.`);
@@ -82,12 +85,41 @@ export function registerCopy(program: Command): void {
     .option('--destination <n>', 'which destination (1 = the first configured)')
     .action(
       run('remote verify', async (ctx, names: string[], o: { deep?: boolean; destination?: string }) => {
-        const store = pick(settingsFor(), o.destination);
+        const store = await pick(settingsFor(), o.destination);
         try {
           const r = await verifyRemote(store, { deep: o.deep, names });
           for (const p of r.problems) ctx.say(`${ctx.c.red('FAIL')}  ${p.key ?? p.name}: ${p.problem}`);
           ctx.say(`${r.checked.length} backups checked at ${store.dest.label}${o.deep ? ' (downloaded and re-hashed)' : ''}: ${r.problems.length} problems`);
           return { result: { destination: store.dest.label, ...r }, exitCode: r.problems.length ? ExitCode.PROBLEMS : ExitCode.OK };
+        } finally {
+          store.close();
+        }
+      }),
+    );
+  const prune = remote
+    .command('prune')
+    .description('delete old complete backups at a destination by the same calendar rules as `prune` (credentials with delete rights)')
+    .option('--destination <n>', 'which destination (1 = the first configured)');
+  for (const opt of keepOptions()) prune.addOption(opt);
+  prune
+    .option('--dry-run', 'show what would be deleted, delete nothing')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(
+      run('remote prune', async (ctx, o: { destination?: string; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean; yes?: boolean }) => {
+        const policy = policyFrom(o);
+        if (!hasPolicy(policy)) throw new UsageError('No retention rule given.', 'Pass at least one of --keep-daily, --keep-weekly, --keep-monthly.');
+        const store = await pick(settingsFor(), o.destination);
+        try {
+          const now = new Date();
+          let decisions = await pruneRemote(store, policy, ctx.log, { dryRun: true, now });
+          const doomed = decisions.filter((d) => !d.keep);
+          if (!o.dryRun && doomed.length) {
+            for (const d of doomed) ctx.say(`will delete ${d.entry.name} at ${store.dest.label}`);
+            if (!(await ctx.confirm(`Delete ${doomed.length} backup(s) at ${store.dest.label}?`, o.yes, 'delete remote backups'))) throw new UsageError('Nothing deleted.');
+            decisions = await pruneRemote(store, policy, ctx.log, { now });
+          }
+          printDecisions(ctx, decisions, o.dryRun ? 'would delete' : 'deleted');
+          return { result: { destination: store.dest.label, dryRun: !!o.dryRun, decisions: decisionsJson(decisions) } };
         } finally {
           store.close();
         }
@@ -102,7 +134,7 @@ export function registerCopy(program: Command): void {
     .option('--destination <n>', 'which destination (1 = the first configured)')
     .action(
       run('remote fetch', async (ctx, name: string, o: { to: string; identity?: string; destination?: string }) => {
-        const store = pick(settingsFor(), o.destination);
+        const store = await pick(settingsFor(), o.destination);
         try {
           const r = await fetchRemote(store, name, path.resolve(o.to), ctx.log, o.identity);
           ctx.say(`fetched ${name} into ${r.path}; restore it with \`scitex-data restore ${r.manifest.kind === 'users' ? 'users' : 'db'} --from ${r.path}\``);

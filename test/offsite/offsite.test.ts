@@ -30,7 +30,7 @@ const url = (bucket: string, prefix = 'nightly') => `s3://${bucket}/${prefix}?en
 async function bucket(name: string): Promise<ObjectStore> {
   process.env.AWS_ACCESS_KEY_ID = gw.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = gw.secretAccessKey;
-  const s = new ObjectStore(parseDestination(url(name)));
+  const s = await ObjectStore.open(parseDestination(url(name)));
   stores.push(s);
   await s.client.send(new CreateBucketCommand({ Bucket: name }));
   return s;
@@ -76,6 +76,7 @@ describe('off-site copies to a real radosgw', () => {
     env = { ...gw.env(), SCITEX_CLOUD_USE_SQLITE_DEV: '1', SCITEX_DATA_REMOTE: url('plain-copies') };
     const r = cli(['--root', root, '--json', 'backup'], { env });
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(''); // no SDK warning either
     const doc = JSON.parse(r.stdout);
     setName = path.basename(doc.set);
     const dbName = path.basename(doc.artifacts.find((a: { kind: string }) => a.kind === 'sqlite').path);
@@ -204,6 +205,29 @@ describe('off-site copies to a real radosgw', () => {
     const total = fs.readdirSync(path.join(r2, 'data/db/backups', name)).reduce((n, f) => n + fs.statSync(path.join(r2, 'data/db/backups', name, f)).size, 0);
     expect(res.bytesSent).toBeLessThan(total);
     expect(cli(['--root', r2, 'remote', 'verify', '--deep'], { env: e3 }).code).toBe(0);
+  });
+
+  it('remote prune applies the calendar rules to complete copies and deletes every object of what it drops', async () => {
+    const ps = await bucket('pruned-copies');
+    const r3 = project(['alice']);
+    const e5 = { ...gw.env(), SCITEX_DATA_REMOTE: url('pruned-copies') };
+    const b = cli(['--root', r3, '--json', 'backup', 'users', '--no-copy'], { env: e5 });
+    expect(b.code, b.stderr).toBe(0);
+    const set = JSON.parse(b.stdout).set as string;
+    const old = ['users_20260101_000000', 'users_20260102_000000', 'users_20260201_000000'];
+    for (const n of old) execFileSync('cp', ['-a', set, path.join(path.dirname(set), n)]);
+    expect(cli(['--root', r3, 'copy'], { env: e5 }).code).toBe(0);
+    const dry = cli(['--root', r3, '--json', 'remote', 'prune', '--keep-monthly', '2', '--dry-run'], { env: e5 });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout).decisions.filter((d: { keep: boolean }) => !d.keep).map((d: { name: string }) => d.name).sort()).toEqual(old.slice(0, 2));
+    expect((await ps.list()).some((o) => o.key.startsWith(old[0]!))).toBe(true);
+    const p = cli(['--root', r3, 'remote', 'prune', '--keep-monthly', '2', '--yes'], { env: e5 });
+    expect(p.code, p.stderr).toBe(0);
+    const keys = (await ps.list()).map((o) => o.key);
+    expect(keys.some((k) => k.startsWith(old[0]!) || k.startsWith(old[1]!))).toBe(false);
+    expect(keys).toContain(old[2] + REMOTE_MANIFEST_SUFFIX);
+    expect(keys).toContain(path.basename(set) + REMOTE_MANIFEST_SUFFIX);
+    expect(cli(['--root', r3, 'remote', 'verify', '--deep'], { env: e5 }).code).toBe(0);
   });
 
   it('wrong credentials or a server that is down: exit 1, the local backup stays published, no secret printed', async () => {

@@ -156,7 +156,7 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
         r.bytesSent += o.size;
         objects.push(o);
       }
-      const manifest: RemoteManifest = { format: REMOTE_FORMAT, name: u.name, kind: u.kind, timestamp: u.timestamp, created: new Date().toISOString(), encrypted: recipients.length > 0, recipients: [...recipients].sort(), objects };
+      const manifest: RemoteManifest = { format: REMOTE_FORMAT, name: u.name, kind: u.kind, series: u.series, timestamp: u.timestamp, set: u.set, created: new Date().toISOString(), encrypted: recipients.length > 0, recipients: [...recipients].sort(), objects };
       // Last, and only if absent: a half-copied backup never looks complete, and a finished one is never overwritten.
       await store.putSmall(u.name + REMOTE_MANIFEST_SUFFIX, JSON.stringify(manifest, null, 2) + '\n', { ifAbsent: true, signal });
       r.sent.push(u.name);
@@ -171,10 +171,10 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
 }
 
 /** Copies the units to every configured destination; one failing destination does not stop the others. */
-export async function copyUnits(settings: OffsiteSettings, units: Unit[], log: Logger, mkStore: (d: Destination) => ObjectStore = (d) => new ObjectStore(d)): Promise<DestinationResult[]> {
+export async function copyUnits(settings: OffsiteSettings, units: Unit[], log: Logger, mkStore: (d: Destination) => Promise<ObjectStore> = (d) => ObjectStore.open(d)): Promise<DestinationResult[]> {
   const out: DestinationResult[] = [];
   for (const d of settings.destinations) {
-    const store = mkStore(d);
+    const store = await mkStore(d);
     try {
       const r = await copyToDestination(store, units, settings.recipients, log);
       out.push(r);

@@ -5,3 +5,4 @@ export * from './age.js';
 export * from './copy.js';
 export * from './remote.js';
 export { ObjectStore, parseDestination, type Destination } from '../../adapters/objectstore.js';
+export * from './prune.js';

@@ -5,6 +5,7 @@ import { listBackups, recordedChecksum, type BackupKind } from '../catalog.js';
 import { UsageError } from '../errors.js';
 import { parseSha256sumLine, sha256File } from '../fsafe.js';
 import type { Logger } from '../logger.js';
+import type { SetSummary } from '../setcheck.js';
 
 /** One local file of a backup, with the checksum recorded when it was published. */
 export interface UnitFile {
@@ -19,8 +20,11 @@ export interface UnitFile {
 export interface Unit {
   name: string;
   kind: BackupKind;
+  series: string;
   timestamp: string | null;
   files: UnitFile[];
+  /** For a user set: what retention needs to know of it (remote prune applies the same rules). */
+  set?: SetSummary;
 }
 
 /** Format tag of the remote manifest, the object uploaded last that makes a copy complete. */
@@ -44,7 +48,9 @@ export interface RemoteManifest {
   format: string;
   name: string;
   kind: BackupKind;
+  series: string;
   timestamp: string | null;
+  set?: SetSummary;
   created: string;
   encrypted: boolean;
   recipients: string[];
@@ -81,7 +87,7 @@ export async function localUnits(backupDir: string, log: Logger, names?: string[
         log.warn(`${e.name}: no recorded checksum; not copied.`);
         continue;
       }
-      units.push({ name: e.name, kind: e.kind, timestamp: e.timestamp, files: [{ rel: e.name, abs: e.path, size: e.size, sha256: sha }] });
+      units.push({ name: e.name, kind: e.kind, series: e.series, timestamp: e.timestamp, files: [{ rel: e.name, abs: e.path, size: e.size, sha256: sha }] });
       continue;
     }
     if (e.set?.problem) {
@@ -100,7 +106,7 @@ export async function localUnits(backupDir: string, log: Logger, names?: string[
       const abs = path.join(e.path, extra);
       files.push({ rel: `${e.name}/${extra}`, abs, size: fs.lstatSync(abs).size, sha256: await sha256File(abs) });
     }
-    units.push({ name: e.name, kind: 'users', timestamp: e.timestamp, files });
+    units.push({ name: e.name, kind: 'users', series: e.series, timestamp: e.timestamp, files, set: e.set });
   }
   if (wanted?.size) throw new UsageError(`Not a published backup in ${backupDir}: ${[...wanted].join(', ')}.`, 'See `scitex-data list`.');
   return units;
