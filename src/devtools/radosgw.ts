@@ -96,6 +96,8 @@ mon_data_avail_crit = 1
 ms_bind_msgr2 = false
 ms_bind_ipv6 = false
 public_addr = 127.0.0.1
+osd_crush_update_on_start = false
+osd_class_update_on_start = false
 [client.rgw]
 rgw_frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw_data = ${dir}/rgw
@@ -128,8 +130,15 @@ rgw_data = ${dir}/rgw
     const uuid = crypto.randomUUID();
     const id = ceph(['osd', 'new', uuid]).stdout.trim();
     must('ceph-osd', [...c, '-i', id, '--mkfs', '--osd-uuid', uuid]);
-    daemon('ceph-osd', ['-i', id]);
-    await waitFor('ceph-osd', 60_000, () => /"num_up_osds":\s*1/.test(ceph(['osd', 'stat', '-f', 'json']).stdout), `${dir}/log/osd.${id}.log`);
+    // Placed in the CRUSH map here, not by the OSD at start: under load its own request could go out before it
+    // knew the cluster's fsid, and be refused ("wrong fsid").
+    must('ceph', [...c, 'osd', 'crush', 'add', `osd.${id}`, '1', 'root=default', 'host=localhost']);
+    for (let attempt = 1; ; attempt++) {
+      const osd = daemon('ceph-osd', ['-i', id]);
+      const up = () => /"num_up_osds":\s*1/.test(ceph(['osd', 'stat', '-f', 'json']).stdout);
+      await waitFor('ceph-osd', 60_000, () => up() || osd.exitCode !== null, `${dir}/log/osd.${id}.log`);
+      if (up() || attempt === 3) break;
+    }
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     let gw: ChildProcess | undefined;
     const startGateway = async () => {

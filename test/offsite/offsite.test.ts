@@ -239,6 +239,13 @@ describe('off-site copies to a real radosgw', () => {
     expect(doc.copies[0].error).toMatch(/SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|403/);
     expect(fs.existsSync(path.join(doc.set, 'SHA256SUMS'))).toBe(true);
     expect(w.stdout + w.stderr).not.toContain('wrong-secret-4711');
+    // A full bucket (quota): the server refuses the PUT.
+    await bucket('full-copies');
+    gw.admin(['quota', 'set', '--quota-scope=bucket', '--bucket=full-copies', '--max-size=4096']);
+    gw.admin(['quota', 'enable', '--quota-scope=bucket', '--bucket=full-copies']);
+    const q = cli(['--root', root, '--json', 'copy', path.basename(doc.set)], { env: { ...env, SCITEX_DATA_REMOTE: url('full-copies') } });
+    expect(q.code).toBe(1);
+    expect(JSON.parse(q.stdout).copies[0].error).toMatch(/QuotaExceeded/);
     await gw.stopGateway();
     try {
       const d = cli(['--root', root, 'backup', 'users'], { env: { ...env, SCITEX_DATA_REMOTE: url('failed-copies') } });
