@@ -174,6 +174,20 @@ describe('off-site copies to a real radosgw', () => {
     const rr = cli(['--root', root, 'restore', 'users', '--from', path.join(staging, setName), '--to', scratch, '--yes'], { env });
     expect(rr.code, rr.stderr).toBe(0);
     expect(snapshotTree(path.join(scratch, 'data/users/bob.smith'))).toEqual(snapshotTree(path.join(root, 'data/users/bob.smith')));
+    // The database backup, encrypted, back through fetch and the normal `restore db`.
+    const dbName = fs.readdirSync(path.join(root, 'data/db/backups')).find((n) => n.endsWith('.db'))!;
+    expect(cli(['--root', root, 'copy', dbName, '--encrypt-to', pub], { env: e2 }).code).toBe(0);
+    expect((await es.head(dbName + '.age'))).not.toBeNull();
+    expect(cli(['--root', root, 'remote', 'fetch', dbName, '--to', staging, '--identity', key], { env: e2 }).code).toBe(0);
+    const live = path.join(root, 'data/db/sqlite/scitex_cloud_dev.db');
+    const w = new Database(live);
+    w.exec("UPDATE t SET x = 'damaged'");
+    w.close();
+    const rd = cli(['--root', root, 'restore', 'db', '--from', path.join(staging, dbName), '--yes'], { env });
+    expect(rd.code, rd.stderr).toBe(0);
+    const after = new Database(live, { readonly: true });
+    expect(after.prepare('SELECT x FROM t').get()).toEqual({ x: 'hello' });
+    after.close();
     // A secret key given as a recipient is refused and not echoed.
     const secret = fs.readFileSync(key, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
     const bad = cli(['--root', root, 'copy', '--encrypt-to', secret], { env: e2 });
