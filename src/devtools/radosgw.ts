@@ -58,8 +58,8 @@ export function radosgwAvailable(): boolean {
   return ['radosgw', 'ceph-mon', 'ceph-osd', 'monmaptool', 'radosgw-admin'].every((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
 }
 
-/** Starts a fresh cluster (a few seconds); call stop() in afterAll. */
-export async function startRadosgw(): Promise<TestRadosgw> {
+/** Starts a fresh cluster (a few seconds); call stop() in afterAll. `memBytes` sizes the in-memory OSD (default 1 GiB). */
+export async function startRadosgw(opts: { memBytes?: number } = {}): Promise<TestRadosgw> {
   if (!radosgwAvailable()) throw new Error('Ceph is not installed: apt-get install radosgw ceph-mon ceph-osd');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scitex-rgw-'));
   for (const d of ['run', 'log', 'mon.a', 'osd.0', 'rgw']) fs.mkdirSync(path.join(dir, d));
@@ -82,7 +82,7 @@ keyring = ${dir}/keyring
 mon_data = ${dir}/mon.$id
 osd_data = ${dir}/osd.$id
 osd_objectstore = memstore
-memstore_device_bytes = 1073741824
+memstore_device_bytes = ${opts.memBytes ?? 1024 ** 3}
 osd_pool_default_size = 1
 osd_pool_default_min_size = 1
 mon_allow_pool_size_one = true

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { httpStatus, ObjectStore, type Destination } from '../../adapters/objectstore.js';
 import { parseSha256sumLine, sha256sumLine } from '../fsafe.js';
 import type { Logger, Progress } from '../logger.js';
@@ -84,8 +84,9 @@ async function sendFile(store: ObjectStore, f: UnitFile, recipients: string[], b
     body = enc.output;
     age = enc.done;
   }
-  const out = body.pipe(stored).pipe(new PassThrough({ highWaterMark: 1024 * 1024 }));
-  body.on('error', (err) => out.destroy(err));
+  // Unencrypted, the stored bytes are the plaintext: hashed once.
+  const out = recipients.length ? body.pipe(stored) : body;
+  if (recipients.length) body.on('error', (err) => out.destroy(err));
   const metadata: Record<string, string> = { 'scitex-source': sourceId(f.sha256, recipients) };
   if (!recipients.length) metadata.sha256 = f.sha256; // known before the first byte: in the object's own metadata
   let last = 0;
@@ -109,8 +110,9 @@ async function sendFile(store: ObjectStore, f: UnitFile, recipients: string[], b
   }
   bar.tick(plain.bytes() - last);
   // The checksum of what is stored, beside it in sha256sum format: `sha256sum -c` works on a downloaded copy.
-  await store.putSmall(key + '.sha256', sha256sumLine(stored.digest(), path.basename(key)), { signal });
-  return { key, size: stored.bytes(), sha256: stored.digest(), plainSize: plain.bytes(), plainSha256: plain.digest() };
+  await store.putSmall(key + '.sha256', sha256sumLine((recipients.length ? stored : plain).digest(), path.basename(key)), { signal });
+  const st = recipients.length ? stored : plain;
+  return { key, size: st.bytes(), sha256: st.digest(), plainSize: plain.bytes(), plainSha256: plain.digest() };
 }
 
 /** Reads a backup's remote manifest, or null when the copy there is not complete. */
