@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { PassThrough, Writable } from 'node:stream';
 import zlib from 'node:zlib';
-import { ScitexError } from '../core/errors.js';
+import { ScitexError } from '../errors.js';
 
 /** Compression of user archives. */
 export type Compression = 'gzip' | 'zstd' | 'none';

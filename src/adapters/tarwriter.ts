@@ -4,7 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { CHUNK, openSink, type Compression, type Sink } from './sink.js';
 import type * as Tar from 'tar';
-import { ScitexError } from '../core/errors.js';
+import { ScitexError } from '../errors.js';
 import type { WalkEntry } from './walk.js';
 
 export type { Compression } from './sink.js';

@@ -15,7 +15,7 @@ import {
   type OffsiteSettings,
 } from '../index.js';
 import { human, type Ctx } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
 import { decisionsJson, printDecisions } from './prune.js';
 

@@ -1,15 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import dotenv from 'dotenv';
-import { UsageError } from './errors.js';
-import { backupsDir, sqliteDir } from './layout.js';
+import type { PgTarget } from '../adapters/postgres.js';
+import { askPython, fromSettings, loadedEnv, pickPython, type SettingsSource } from './config/appsettings.js';
+import { dotenvDisabled, dotenvValues, parseDotenv } from './config/dotenv.js';
+import { chooseModule, emulateDatabase, moduleFile } from './config/emulate.js';
+import { backupsDir } from './layout/paths.js';
+
+export type { SettingsSource } from './config/appsettings.js';
 
 /** The app's two environments. */
 export type AppEnv = 'dev' | 'prod';
 /** Where a configuration value came from. */
-export type Source = 'flag' | 'environment' | '.env' | 'default';
+export type Source = 'flag' | 'environment' | '.env' | 'default' | 'settings';
 
-/** A value with its origin, so `config` can say where each one came from. */
+/** A value with its origin, so `config` can say where each one came from (for 'settings', variable is the file). */
 export interface Sourced<T> {
   value: T;
   source: Source;
@@ -39,6 +43,8 @@ export interface ResolvedConfig {
   env: Sourced<AppEnv>;
   database: PostgresConfig | SqliteConfig;
   backupDir: Sourced<string>;
+  /** Whether the database came from the app's own Python or from the emulation (and why). */
+  settings: SettingsSource;
   warnings: string[];
 }
 
@@ -46,42 +52,39 @@ export interface ResolvedConfig {
 export interface ConfigOptions {
   env?: AppEnv;
   backupDir?: string;
+  /** Interpreter that evaluates the app's settings (default $SCITEX_DATA_PYTHON, .venv/bin/python, python3). */
+  python?: string;
 }
 
 /** Environment variable that moves the backup directory. */
 export const BACKUP_DIR_VAR = 'SCITEX_DATA_BACKUP_DIR';
 
-const PG_DEFAULTS: Record<AppEnv, { NAME: string; USER: string; PASSWORD?: string; HOST: string; PORT: string }> = {
-  dev: { NAME: 'scitex_cloud_dev', USER: 'scitex_dev', PASSWORD: 'scitex_dev_2025', HOST: 'localhost', PORT: '5432' },
-  prod: { NAME: 'scitex_cloud_prod', USER: 'scitex_prod', HOST: 'localhost', PORT: '5432' },
-};
-
-/** Reads `<root>/.env` (following a symlink) and reports lines that are not KEY=value. */
-export function readDotenv(root: string): { values: Record<string, string>; warnings: string[] } {
+/** Reads `<root>/.env` (following a symlink) as python-dotenv would load it; reports lines it cannot parse. */
+export function readDotenv(root: string, environ: Record<string, string | undefined> = {}): { values: Record<string, string>; warnings: string[] } {
   const file = path.join(root, '.env');
+  if (dotenvDisabled(environ)) {
+    return { values: {}, warnings: fs.existsSync(file) ? [`PYTHON_DOTENV_DISABLED is set: the app's load_dotenv() loads nothing, so .env is ignored.`] : [] };
+  }
   let text: string;
   try {
+    const st = fs.statSync(file);
+    // A FIFO or a huge file planted as .env would hang or exhaust us; python-dotenv's case is a small regular file.
+    if (!st.isFile() || st.size > 1 << 20) return { values: {}, warnings: [`.env is not a regular file under 1 MiB; using the environment only.`] };
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { values: {}, warnings: [] };
     return { values: {}, warnings: [`.env could not be read (${code}); using the environment only.`] };
   }
-  const warnings: string[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) return;
-    if (!/^(export\s+)?[A-Za-z_][\w.-]*\s*=/.test(t)) warnings.push(`.env line ${i + 1} is not KEY=value; ignored.`);
-  });
-  return { values: dotenv.parse(text), warnings };
+  const parsed = parseDotenv(text);
+  const warnings = parsed.errorLines.map((n) => `.env line ${n} is not KEY=value; ignored (python-dotenv skips it too).`);
+  return { values: dotenvValues(parsed, environ), warnings };
 }
-
-const OFF_WORDS = new Set(['0', 'false', 'no', 'off']);
 
 /** Resolves the configuration exactly as the Django settings would, with sources. */
 export function resolveConfig(root: string, opts: ConfigOptions, processEnv: Record<string, string | undefined>): ResolvedConfig {
   const absRoot = path.resolve(root);
-  const dot = readDotenv(absRoot);
+  const dot = readDotenv(absRoot, processEnv);
   const warnings = [...dot.warnings];
   // Real environment variables win over .env, as with python-dotenv's default (override=False).
   const lookup = (variable: string): Sourced<string> | undefined => {
@@ -91,41 +94,26 @@ export function resolveConfig(root: string, opts: ConfigOptions, processEnv: Rec
     return undefined;
   };
 
-  let env: Sourced<AppEnv>;
-  if (opts.env) {
-    env = { value: opts.env, source: 'flag' };
+  const choice = chooseModule(absRoot, opts.env, lookup, warnings);
+  let env = choice.env;
+  const emulationWarnings: string[] = [];
+  const emulated = emulateDatabase(absRoot, choice, lookup, emulationWarnings);
+  let database = emulated;
+  let settings: SettingsSource;
+  const python = pickPython(absRoot, opts.python, processEnv);
+  const asked = askPython(absRoot, python, choice, appEnvironment(processEnv, dot.values));
+  if (typeof asked === 'string') {
+    settings = { source: 'emulated', reason: asked, module: choice.module };
+    warnings.push(...emulationWarnings);
   } else {
-    const v = lookup('SCITEX_CLOUD_ENV');
-    env = v ? { value: v.value === 'production' ? 'prod' : 'dev', source: v.source, variable: v.variable } : { value: 'dev', source: 'default' };
-  }
-  const E = env.value.toUpperCase();
-
-  const sqliteSwitch = lookup(`SCITEX_CLOUD_USE_SQLITE_${E}`);
-  let database: PostgresConfig | SqliteConfig;
-  // Django tests the switch for being non-empty only: "0" and "false" still turn SQLite on.
-  if (sqliteSwitch && sqliteSwitch.value !== '') {
-    if (OFF_WORDS.has(sqliteSwitch.value.trim().toLowerCase())) {
-      warnings.push(
-        `${sqliteSwitch.variable}=${sqliteSwitch.value} looks like "off", but the app treats any non-empty value as ON: SQLite is in use. Unset the variable to use PostgreSQL.`,
-      );
-    }
-    database = { kind: 'sqlite', path: path.join(sqliteDir(absRoot), `scitex_cloud_${env.value}.db`), switch: sqliteSwitch };
-  } else {
-    const d = PG_DEFAULTS[env.value];
-    const pick = (key: keyof typeof d): Sourced<string | undefined> => lookup(`SCITEX_CLOUD_DB_${key}_${E}`) ?? { value: d[key], source: 'default' };
-    const port = pick('PORT');
-    const portNum = Number(port.value);
-    if (!Number.isInteger(portNum) || portNum <= 0 || portNum > 65535) {
-      throw new UsageError(`${port.variable ?? 'The PostgreSQL port'} is ${JSON.stringify(port.value)}, not a port number.`, `Set SCITEX_CLOUD_DB_PORT_${E} to a number such as 5432.`);
-    }
-    database = {
-      kind: 'postgres',
-      name: pick('NAME') as Sourced<string>,
-      user: pick('USER') as Sourced<string>,
-      password: pick('PASSWORD'),
-      host: pick('HOST') as Sourced<string>,
-      port: { ...port, value: portNum },
-    };
+    env = loadedEnv(choice, asked.loaded);
+    const same = env.value === choice.env.value;
+    const againstEnv = same ? emulated : emulateDatabase(absRoot, { ...choice, env, databaseFile: moduleFile(absRoot, `config.settings.settings_${env.value}`) }, lookup, []);
+    const file = (same ? choice.databaseFile : moduleFile(absRoot, `config.settings.settings_${env.value}`)) ?? choice.moduleFile!;
+    database = fromSettings(absRoot, asked.db, againstEnv, file, warnings);
+    // The off-looking switch warning stays true when the app did turn SQLite on.
+    if (database.kind === 'sqlite') warnings.push(...emulationWarnings.filter((w) => /looks like "off"/.test(w)));
+    settings = { source: 'python', python, module: choice.module, uid: asked.uid };
   }
 
   let backupDir: Sourced<string>;
@@ -134,7 +122,15 @@ export function resolveConfig(root: string, opts: ConfigOptions, processEnv: Rec
     const v = lookup(BACKUP_DIR_VAR);
     backupDir = v && v.value ? { ...v, value: path.resolve(absRoot, v.value) } : { value: backupsDir(absRoot), source: 'default' };
   }
-  return { root: absRoot, env, database, backupDir, warnings };
+  return { root: absRoot, env, database, backupDir, settings, warnings };
+}
+
+/** The environment the app's process sees: ours, plus what its load_dotenv() adds from .env. */
+function appEnvironment(processEnv: Record<string, string | undefined>, dotValues: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(processEnv)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(dotValues)) if (!(k in env)) env[k] = v;
+  return env;
 }
 
 /** The configuration as plain data with the password masked, for `config` and --json. */
@@ -156,6 +152,12 @@ export function describeConfig(cfg: ResolvedConfig): Record<string, unknown> {
             port: show(db.port),
           },
     backupDir: show(cfg.backupDir),
+    settings: cfg.settings,
     warnings: cfg.warnings,
   };
+}
+
+/** The connection target (for the PostgreSQL adapter) of the configured database. */
+export function pgTarget(cfg: PostgresConfig): PgTarget {
+  return { host: cfg.host.value, port: cfg.port.value, user: cfg.user.value, database: cfg.name.value, password: cfg.password.value };
 }

@@ -34,7 +34,7 @@ const CORPUS: [string, CraftMember[], RegExp][] = [
   ['absolute symlink', [{ path: `${U}/etc`, type: 'SymbolicLink', linkpath: '/etc' }], /absolute path/],
   ['hard link to /etc/passwd', [{ path: `${U}/passwd`, type: 'Link', linkpath: '/etc/passwd' }], /absolute|hard link/],
   ['hard link to another user', [{ path: `${U}/stolen`, type: 'Link', linkpath: 'data/users/bob/private.key' }], /hard link/],
-  ['device node', [{ path: `${U}/null`, type: 'CharacterDevice' }], /CharacterDevice/],
+  ['device node', [{ path: `${U}/null`, type: 'CharacterDevice' }], /CharacterDevice|character device/],
   ['fifo', [{ path: `${U}/fifo`, type: 'FIFO' }], /FIFO/],
   ['member for another user', [{ path: 'data/users/bob/planted.txt', body: 'x' }], /outside data\/users\/alice/],
   ['name with a newline', [{ path: `${U}/evil\nname.txt`, body: 'x' }], /control characters/],

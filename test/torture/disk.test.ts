@@ -55,8 +55,8 @@ describe('a full disk', () => {
       const r = cli(['--root', root, 'restore', 'users', '--to', path.join(mnt, 'out')]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/only \d+ are free|ENOSPC/);
-      expect(fs.readdirSync(path.join(mnt, 'out', 'data', 'users')).filter((n) => n !== '~scitex-data')).toEqual([]);
-      expect(fs.existsSync(path.join(mnt, 'out', 'data', 'users', '~scitex-data'))).toBe(false);
+      expect(fs.readdirSync(path.join(mnt, 'out', 'data', 'users')).filter((n) => n !== '.~scitex-data')).toEqual([]);
+      expect(fs.existsSync(path.join(mnt, 'out', 'data', 'users', '.~scitex-data'))).toBe(false);
     });
     expect(fs.existsSync(set)).toBe(true);
   });

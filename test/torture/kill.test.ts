@@ -131,7 +131,7 @@ describe('SIGKILL mid-operation', () => {
           expected = Object.fromEntries(fs.readdirSync(users).filter((u) => u.startsWith('user')).map((u) => [u, snapshotTree(path.join(users, u))]));
           for (const u of Object.keys(expected)) fs.writeFileSync(path.join(users, u, 'shared', 'refs.bib'), 'damaged');
           damaged = Object.fromEntries(Object.keys(expected).map((u) => [u, snapshotTree(path.join(users, u))]));
-          const work = path.join(users, '~scitex-data');
+          const work = path.join(users, '.~scitex-data');
           return {
             run: cliAsync(['--root', root, 'restore', 'users', '--yes']),
             // Staged users leave staging when they are swapped in (after the safety directory appears).
@@ -150,7 +150,7 @@ describe('SIGKILL mid-operation', () => {
           const again = cli(['--root', root, 'restore', 'users', '--yes']);
           expect(again.code, again.stderr).toBe(0);
           for (const u of Object.keys(expected)) expect(snapshotTree(path.join(users, u))).toEqual(expected[u]);
-          expect(fs.readdirSync(path.join(users, '~scitex-data')).filter((n) => n.startsWith('staging'))).toEqual([]);
+          expect(fs.readdirSync(path.join(users, '.~scitex-data')).filter((n) => n.startsWith('staging'))).toEqual([]);
         },
       );
     });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { httpStatus, ObjectStore, type Destination } from '../../adapters/objectstore.js';
-import { parseSha256sumLine, sha256sumLine } from '../fsafe.js';
+import { parseSha256sumLine, sha256sumLine } from '../fs/index.js';
 import type { Logger, Progress } from '../logger.js';
 import { encryptStream } from './age.js';
 import type { OffsiteSettings } from './settings.js';

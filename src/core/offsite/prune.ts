@@ -1,8 +1,8 @@
 import type { ObjectStore } from '../../adapters/objectstore.js';
-import type { BackupEntry } from '../catalog.js';
-import { parseTimestamp } from '../fsafe.js';
+import type { BackupEntry } from '../catalog/index.js';
+import { parseTimestamp } from '../time.js';
 import type { Logger } from '../logger.js';
-import { planRetention, type PruneDecision, type RetentionOptions, type RetentionPolicy } from '../retention.js';
+import { planRetention, type PruneDecision, type RetentionOptions, type RetentionPolicy } from '../catalog/index.js';
 import { listRemote } from './remote.js';
 import { REMOTE_MANIFEST_SUFFIX } from './units.js';
 

@@ -1,5 +1,5 @@
 import { parseDestination, type Destination } from '../../adapters/objectstore.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 
 /** Off-site settings: where copies go and whom they are encrypted to. */
 export interface OffsiteSettings {

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listBackups, recordedChecksum, type BackupKind } from '../catalog.js';
-import { UsageError } from '../errors.js';
-import { parseSha256sumLine, sha256File } from '../fsafe.js';
+import { listBackups, recordedChecksum, type BackupKind } from '../catalog/index.js';
+import { UsageError } from '../../errors.js';
+import { parseSha256sumLine, sha256File } from '../fs/index.js';
 import type { Logger } from '../logger.js';
-import type { SetSummary } from '../setcheck.js';
+import type { SetSummary } from '../catalog/index.js';
 
 /** One local file of a backup, with the checksum recorded when it was published. */
 export interface UnitFile {

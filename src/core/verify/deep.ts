@@ -2,18 +2,15 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pgConnect, pgDumpMajor, pgTarget } from '../../adapters/postgres.js';
+import { pgConnect, pgDumpMajor } from '../../adapters/postgres.js';
+import { pgTarget } from '../config.js';
 import { checkDatabase, tableCounts } from '../../adapters/sqlite.js';
-import { extractWithGnuTar, scanArchive } from '../../adapters/tarreader.js';
+import { extractArchive, type Member } from '../../adapters/tarreader.js';
 import { walkTree } from '../../adapters/walk.js';
-import { memberChecker } from '../archivecheck.js';
-import { databaseSeries } from '../backupdb.js';
-import { listBackups } from '../catalog.js';
+import { memberChecker, checkStaged, detectDumpKind, loadDump, maintenance, pgTableCounts } from '../restore/index.js';
+import { databaseSeries, listBackups, readManifest } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config.js';
-import { timestamp } from '../fsafe.js';
-import { detectDumpKind } from '../restoredb.js';
-import { loadDump, maintenance, pgTableCounts } from '../restorepg.js';
-import { readManifest } from '../userset.js';
+import { timestamp } from '../time.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
@@ -107,9 +104,12 @@ async function deepUsers(setDir: string): Promise<Check> {
     const m = readManifest(setDir);
     const wrong: string[] = [];
     for (const u of m.users) {
-      // The same path as a restore: every member checked first, then GNU tar extracts.
-      await scanArchive(path.join(setDir, u.archive), memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }));
-      await extractWithGnuTar(path.join(setDir, u.archive), dir);
+      // The same path as a restore: checksum, strict headers, GNU tar, then the staged result compared.
+      const members = new Map<string, Member>();
+      await fsp.mkdir(path.join(dir, 'data/users'), { recursive: true });
+      await extractArchive(path.join(setDir, u.archive), { sha256: u.sha256, cwd: dir, check: memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }, members) });
+      const refused = checkStaged(dir, u.username, members, null);
+      if (refused) throw new Error(`${u.archive}: ${refused}`);
       const w = walkTree(path.join(dir, 'data/users', u.username));
       if (w.files !== u.files || w.bytes !== u.bytes) wrong.push(`${u.username}: ${w.files} files/${w.bytes} bytes, manifest ${u.files}/${u.bytes}`);
       await fsp.rm(path.join(dir, 'data/users', u.username), { recursive: true, force: true });

@@ -2,13 +2,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config.js';
-import { gitignoreViolations, readGitignore, withDataBlockLast } from '../gitignore.js';
-import { writeGitignore } from '../init.js';
-import { APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir } from '../layout.js';
+import { gitignoreViolations, readGitignore, withDataBlockLast, writeGitignore, APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir, findOldLayout, findOldSettings, LEGACY_WORK_DIR_NAME, WORK_DIR_NAME } from '../layout/index.js';
 import { appDirCheck, backupPermissionChecks } from './permissions.js';
-import { findOldLayout } from '../oldlayout.js';
-import { findOldSettings } from '../settings.js';
-import { WORK_DIR_NAME } from '../backupusers.js';
 import { checkDatabase } from '../../adapters/sqlite.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 
@@ -91,7 +86,7 @@ function sqliteChecks(root: string): Check[] {
 function workspaceInfoCheck(root: string): Check {
   let names: string[] = [];
   try {
-    names = fs.readdirSync(usersDir(root)).filter((n) => n !== '.gitkeep' && n !== WORK_DIR_NAME);
+    names = fs.readdirSync(usersDir(root)).filter((n) => n !== '.gitkeep' && n !== WORK_DIR_NAME && n !== LEGACY_WORK_DIR_NAME);
   } catch {
     return pass('users.workspace-info', 'no data/users/ directory');
   }
