@@ -88,9 +88,8 @@ export class ObjectStore {
     private readonly sdk: Sdk,
     private readonly lib: Lib,
   ) {
-    const env = (n: string, d: number) => (Number(process.env[n]) > 0 ? Number(process.env[n]) : d);
-    this.partSize = opts.partSize ?? env('SCITEX_DATA_REMOTE_PART_MIB', 8) * 1024 * 1024;
-    this.queueSize = opts.queueSize ?? env('SCITEX_DATA_REMOTE_CONCURRENCY', 4);
+    this.partSize = opts.partSize ?? 8 * 1024 * 1024;
+    this.queueSize = opts.queueSize ?? 4;
     // The pinned SDK supports Node 20 but warns on each start that later releases will not: the pin is deliberate.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new sdk.S3Client({

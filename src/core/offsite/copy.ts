@@ -23,12 +23,6 @@ export interface DestinationResult {
   error: string | null;
 }
 
-/** Whole-copy timeout: a stuck destination must not hold the nightly job forever (SCITEX_DATA_REMOTE_TIMEOUT, seconds). */
-export function overallTimeoutMs(env: Record<string, string | undefined> = process.env): number {
-  const s = Number(env.SCITEX_DATA_REMOTE_TIMEOUT);
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 6 * 3600 * 1000;
-}
-
 /** A pass-through that hashes what flows and counts it. */
 function hasher(): Transform & { digest(): string; bytes(): number } {
   const h = crypto.createHash('sha256');
@@ -125,7 +119,7 @@ export async function readRemoteManifest(store: ObjectStore, name: string, signa
 }
 
 /** Copies the units to one destination, oldest first; stops at the first failure (the manifest-last rule keeps it consistent). */
-export async function copyToDestination(store: ObjectStore, units: Unit[], recipients: string[], log: Logger, timeoutMs = overallTimeoutMs()): Promise<DestinationResult> {
+export async function copyToDestination(store: ObjectStore, units: Unit[], recipients: string[], log: Logger, timeoutMs: number): Promise<DestinationResult> {
   const r: DestinationResult = { destination: store.dest.label, sent: [], present: [], resumed: [], bytesSent: 0, error: null };
   const signal = AbortSignal.timeout(timeoutMs);
   const ordered = [...units].reverse();
@@ -173,12 +167,12 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
 }
 
 /** Copies the units to every configured destination; one failing destination does not stop the others. */
-export async function copyUnits(settings: OffsiteSettings, units: Unit[], log: Logger, mkStore: (d: Destination) => Promise<ObjectStore> = (d) => ObjectStore.open(d)): Promise<DestinationResult[]> {
+export async function copyUnits(settings: OffsiteSettings, units: Unit[], log: Logger, mkStore: (d: Destination) => Promise<ObjectStore> = (d) => ObjectStore.open(d, { partSize: settings.partSize, queueSize: settings.concurrency })): Promise<DestinationResult[]> {
   const out: DestinationResult[] = [];
   for (const d of settings.destinations) {
     const store = await mkStore(d);
     try {
-      const r = await copyToDestination(store, units, settings.recipients, log);
+      const r = await copyToDestination(store, units, settings.recipients, log, settings.timeoutMs);
       out.push(r);
     } finally {
       store.close();

@@ -6,6 +6,11 @@ export interface OffsiteSettings {
   destinations: Destination[];
   /** age recipients (public keys); empty means copies leave unencrypted. */
   recipients: string[];
+  /** The whole copy to one destination gives up after this (SCITEX_DATA_REMOTE_TIMEOUT, seconds; default 6 h). */
+  timeoutMs: number;
+  /** Multipart part size and parts in flight: memory held is about their product. */
+  partSize: number;
+  concurrency: number;
 }
 
 /** Variable naming the one destination; SCITEX_DATA_REMOTE_1 … _9 name more. */
@@ -42,5 +47,12 @@ export function offsiteSettings(env: Record<string, string | undefined>, extraRe
     }
   });
   const fromEnv = (env[ENCRYPT_VAR] ?? '').split(/[\s,]+/).filter(Boolean);
-  return { destinations, recipients: checkRecipients([...fromEnv, ...extraRecipients]) };
+  const num = (n: string, d: number) => (Number(env[n]) > 0 ? Number(env[n]) : d);
+  return {
+    destinations,
+    recipients: checkRecipients([...fromEnv, ...extraRecipients]),
+    timeoutMs: num('SCITEX_DATA_REMOTE_TIMEOUT', 6 * 3600) * 1000,
+    partSize: num('SCITEX_DATA_REMOTE_PART_MIB', 8) * 1024 * 1024,
+    concurrency: num('SCITEX_DATA_REMOTE_CONCURRENCY', 4),
+  };
 }
