@@ -5,7 +5,7 @@ import { Transform, type Readable } from 'node:stream';
 import { httpStatus, ObjectStore, type Destination } from '../../adapters/objectstore.js';
 import { parseSha256sumLine, sha256sumLine } from '../fs/index.js';
 import type { Logger, Progress } from '../logger.js';
-import { encryptStream } from './age.js';
+import { encryptStream } from '../../adapters/age.js';
 import type { OffsiteSettings } from './settings.js';
 import { localUnits, objectKey, REMOTE_FORMAT, REMOTE_MANIFEST_SUFFIX, sourceId, type RemoteManifest, type RemoteObject, type Unit, type UnitFile } from './units.js';
 

@@ -1,7 +1,7 @@
 /** Off-site copies: settings, copy, remote listing and verification, fetching for a restore. */
 export * from './settings.js';
 export * from './units.js';
-export * from './age.js';
+export { ageAvailable } from '../../adapters/age.js';
 export * from './copy.js';
 export * from './remote.js';
 export { ObjectStore, parseDestination, type Destination } from '../../adapters/objectstore.js';

@@ -9,7 +9,7 @@ import { parseBackupName } from '../catalog/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { ensurePrivateDir, fsyncDir } from '../fs/index.js';
 import type { Logger } from '../logger.js';
-import { decryptStream } from './age.js';
+import { decryptStream } from '../../adapters/age.js';
 import { readRemoteManifest } from './copy.js';
 import { REMOTE_MANIFEST_SUFFIX, type RemoteManifest } from './units.js';
 

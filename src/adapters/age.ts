@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { ScitexError } from '../../errors.js';
+import { ScitexError } from '../errors.js';
 
 /** Whether the age command is installed. */
 export function ageAvailable(): boolean {
