@@ -1,3 +1,4 @@
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Argument, type Command } from 'commander';
 import {
@@ -15,7 +16,7 @@ import {
   type OffsiteSettings,
 } from '../index.js';
 import { human, type Ctx } from './context.js';
-import { run } from './run.js';
+import { run, type Action } from './run.js';
 import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
 import { decisionsJson, printDecisions } from './prune.js';
 
@@ -41,6 +42,46 @@ function pick(s: OffsiteSettings, n: string | undefined): Promise<ObjectStore> {
   const d = s.destinations[i];
   if (!d) throw new UsageError(`No destination number ${n}; ${s.destinations.length} configured.`, 'Destinations are numbered from 1 in the order SCITEX_DATA_REMOTE, SCITEX_DATA_REMOTE_1 … _9.');
   return ObjectStore.open(d);
+}
+
+/** Options a restore gets for a backup taken from a destination. */
+export interface RemoteRestoreFlags {
+  from?: string;
+  fromRemote?: string;
+  identity?: string;
+  destination?: string;
+  backupDir?: string;
+}
+
+/** Adds --from-remote, --identity and --destination to a restore command. */
+export function remoteRestoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--from-remote <backup>', 'fetch this backup from an off-site destination (checked, decrypted) into staging, then restore it')
+    .option('--identity <file>', 'age secret key file, for an encrypted off-site copy')
+    .option('--destination <n>', 'with --from-remote: which destination (1 = the first configured)');
+}
+
+/**
+ * Wraps a restore action: with --from-remote, the backup is fetched into a private staging directory beside the
+ * backups (checked against its manifest and, decrypted, against its own checksum), restored through the normal path
+ * with --from, and the staging directory removed afterwards.
+ */
+export function fromRemote<O extends RemoteRestoreFlags>(action: (ctx: Ctx, o: O) => ReturnType<Action>): (ctx: Ctx, o: O) => ReturnType<Action> {
+  return async (ctx, o) => {
+    if (!o.fromRemote) return action(ctx, o);
+    if (o.from) throw new UsageError('--from and --from-remote exclude each other.');
+    const cfg = ctx.config({ backupDir: o.backupDir });
+    const store = await pick(settingsFor(), o.destination);
+    const staging = path.join(cfg.backupDir.value, `.remote-staging-${process.pid}`);
+    try {
+      const r = await fetchRemote(store, o.fromRemote, staging, ctx.log, o.identity);
+      ctx.say(`fetched ${o.fromRemote} from ${store.dest.label}, checked`);
+      return await action(ctx, { ...o, from: r.path });
+    } finally {
+      store.close();
+      await fsp.rm(staging, { recursive: true, force: true });
+    }
+  };
 }
 
 /** `scitex-data copy` and `scitex-data remote list|verify|fetch`: off-site copies. */

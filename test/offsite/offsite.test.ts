@@ -134,6 +134,14 @@ describe('off-site copies to a real radosgw', () => {
     expect(f.code).toBe(1);
     expect(f.stderr).toMatch(/does not match its recorded SHA-256/);
     expect(fs.readdirSync(staging)).toEqual([]);
+    // restore --from-remote refuses it too, before anything is extracted.
+    const scratch = tempDir('scitex-scratch-');
+    dirs.push(scratch);
+    const rr = cli(['--root', root, 'restore', 'users', '--from-remote', setName, '--to', scratch, '--yes'], { env });
+    expect(rr.code).toBe(1);
+    expect(rr.stderr).toMatch(/does not match its recorded SHA-256/);
+    expect(fs.existsSync(path.join(scratch, 'data'))).toBe(false);
+    expect(fs.readdirSync(path.join(root, 'data/db/backups')).filter((n) => n.startsWith('.remote-staging'))).toEqual([]);
   });
 
   it('encrypted: the objects are age ciphertext, verify needs no key, `age -d | tar -xz` and restore with --identity work', async () => {
@@ -174,6 +182,13 @@ describe('off-site copies to a real radosgw', () => {
     const rr = cli(['--root', root, 'restore', 'users', '--from', path.join(staging, setName), '--to', scratch, '--yes'], { env });
     expect(rr.code, rr.stderr).toBe(0);
     expect(snapshotTree(path.join(scratch, 'data/users/bob.smith'))).toEqual(snapshotTree(path.join(root, 'data/users/bob.smith')));
+    // In one step: restore --from-remote fetches into staging, checks, decrypts, restores, and removes the staging.
+    const scratch2 = tempDir('scitex-scratch-');
+    dirs.push(scratch2);
+    const one = cli(['--root', root, 'restore', 'users', '--from-remote', setName, '--identity', key, '--user', 'alice', '--to', scratch2, '--yes'], { env: e2 });
+    expect(one.code, one.stderr).toBe(0);
+    expect(snapshotTree(path.join(scratch2, 'data/users/alice'))).toEqual(snapshotTree(path.join(root, 'data/users/alice')));
+    expect(fs.readdirSync(path.join(root, 'data/db/backups')).filter((n) => n.startsWith('.remote-staging'))).toEqual([]);
     // The database backup, encrypted, back through fetch and the normal `restore db`.
     const dbName = fs.readdirSync(path.join(root, 'data/db/backups')).find((n) => n.endsWith('.db'))!;
     expect(cli(['--root', root, 'copy', dbName, '--encrypt-to', pub], { env: e2 }).code).toBe(0);
