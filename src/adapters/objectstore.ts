@@ -150,6 +150,8 @@ export class ObjectStore {
       return true;
     } catch (err) {
       if (opts.ifAbsent && httpStatus(err) === 412) return false;
+      // Servers without conditional writes answer 501 (or a 400 naming the header): write unconditionally then.
+      if (opts.ifAbsent && (httpStatus(err) === 501 || (err as Error).name === 'NotImplemented')) return this.putSmall(rel, body, { ...opts, ifAbsent: false });
       throw err;
     }
   }

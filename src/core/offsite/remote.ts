@@ -29,7 +29,7 @@ export async function listRemote(store: ObjectStore): Promise<RemoteEntry[]> {
   for (const o of objects) {
     const top = o.key.split('/')[0]!;
     const isManifest = top.endsWith(REMOTE_MANIFEST_SUFFIX);
-    const name = isManifest ? top.slice(0, -REMOTE_MANIFEST_SUFFIX.length) : top.replace(/\.age$|\.sha256$|\.age\.sha256$/, '');
+    const name = isManifest ? top.slice(0, -REMOTE_MANIFEST_SUFFIX.length) : top.replace(/\.sha256$/, '').replace(/\.age$/, '');
     if (!parseBackupName(name)) continue; // not ours
     const e = byName.get(name) ?? { size: 0, manifest: false };
     if (isManifest) e.manifest = true;
