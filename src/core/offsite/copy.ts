@@ -5,7 +5,8 @@ import { Transform, type Readable } from 'node:stream';
 import { httpStatus, ObjectStore, type Destination } from '../../adapters/objectstore.js';
 import { parseSha256sumLine, sha256sumLine } from '../fs/index.js';
 import type { Logger, Progress } from '../logger.js';
-import { encryptStream } from '../../adapters/age.js';
+import { ageAvailable, encryptStream } from '../../adapters/age.js';
+import { ScitexError } from '../../errors.js';
 import type { OffsiteSettings } from './settings.js';
 import { localUnits, objectKey, REMOTE_FORMAT, REMOTE_MANIFEST_SUFFIX, sourceId, type RemoteManifest, type RemoteObject, type Unit, type UnitFile } from './units.js';
 
@@ -168,6 +169,8 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
 
 /** Copies the units to every configured destination; one failing destination does not stop the others. */
 export async function copyUnits(settings: OffsiteSettings, units: Unit[], log: Logger, mkStore: (d: Destination) => Promise<ObjectStore> = (d) => ObjectStore.open(d, { partSize: settings.partSize, queueSize: settings.concurrency })): Promise<DestinationResult[]> {
+  // Checked before any destination is touched: without age nothing may leave unencrypted by accident.
+  if (settings.recipients.length && !ageAvailable()) throw new ScitexError('The age command is not installed; it is needed to encrypt the off-site copies.', 'apt-get install age; nothing was copied.');
   const out: DestinationResult[] = [];
   for (const d of settings.destinations) {
     const store = await mkStore(d);
