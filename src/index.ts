@@ -2,7 +2,7 @@
 export const VERSION = '0.1.0';
 export * from './errors.js';
 export * from './core/logger.js';
-export * from './core/config.js';
+export * from './core/config/index.js';
 export * from './core/lock.js';
 export * from './core/time.js';
 export * from './core/fs/index.js';
@@ -14,3 +14,4 @@ export * from './core/verify/index.js';
 export * from './core/migrate/index.js';
 export { layoutChecks } from './core/verify/layout.js';
 export * from './core/offsite/index.js';
+export * from './core/status/index.js';

@@ -8,6 +8,11 @@ import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
 import { registerMigrate } from './migrate.js';
+import { registerPin } from './pin.js';
+import { registerClean } from './clean.js';
+import { registerStatus } from './status.js';
+import { registerLs } from './ls.js';
+import { registerDiff } from './diff.js';
 import { pythonOption } from './options.js';
 import { registerCopy } from './copy.js';
 
@@ -30,9 +35,14 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerMigrate(program);
   registerBackup(program);
+  registerStatus(program);
   registerList(program);
+  registerLs(program);
+  registerDiff(program);
   registerRestore(program);
   registerPrune(program);
+  registerPin(program);
+  registerClean(program);
   registerVerify(program);
   registerCopy(program);
   return program;

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { type Artifact } from './publish.js';
-import { CHECKSUM_SUFFIX, databaseSeries, ORIGIN_SUFFIX, hasPolicy, prune, type PruneDecision, type RetentionPolicy } from '../catalog/index.js';
+import { CHECKSUM_SUFFIX, databaseSeries, ORIGIN_SUFFIX, PIN_SUFFIX, hasPolicy, prune, type PruneDecision, type RetentionPolicy } from '../catalog/index.js';
 import { backupDatabase, type DumpFormat } from './database.js';
 import { backupUsers, checkUsersBackup, type Compression, type UsersBackupResult } from './users.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ExitCode, ScitexError, UsageError } from '../../errors.js';
 import { ensurePrivateDir, removePartials } from '../fs/atomic.js';
 import { dataDir, usersDir } from '../layout/index.js';
@@ -42,11 +42,11 @@ export interface BackupResult {
   copies: DestinationResult[];
 }
 
-/** Removes leftovers of interrupted runs: partial files, and checksum or origin files whose backup never appeared. */
+/** Removes leftovers of interrupted runs: partial files, and checksum, origin or pin files whose backup is gone. */
 export async function cleanBackupDir(dir: string, log: Logger): Promise<void> {
   for (const n of await removePartials(dir)) log.debug(`removed leftover of an interrupted run: ${n}`);
   for (const n of await fsp.readdir(dir)) {
-    const suffix = [CHECKSUM_SUFFIX, ORIGIN_SUFFIX].find((x) => n.endsWith(x));
+    const suffix = [CHECKSUM_SUFFIX, ORIGIN_SUFFIX, PIN_SUFFIX].find((x) => n.endsWith(x));
     if (suffix && !fs.existsSync(path.join(dir, n.slice(0, -suffix.length)))) {
       await fsp.rm(path.join(dir, n), { force: true });
       log.debug(`removed orphan ${n}`);

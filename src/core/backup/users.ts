@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CHUNK } from '../../adapters/sink.js';
 import { ARCHIVE_EXT, writeArchive, type Compression } from '../../adapters/tarwriter.js';
 import { walkTree } from '../../adapters/walk.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { ensurePrivateDir, fsyncDir, fsyncFile, partialName, writeFileAtomic } from '../fs/atomic.js';
 import { parseTimestamp, timestamp } from '../time.js';

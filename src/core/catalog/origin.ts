@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AppEnv, ResolvedConfig } from '../config.js';
+import type { AppEnv, ResolvedConfig } from '../config/index.js';
 import { UsageError } from '../../errors.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 

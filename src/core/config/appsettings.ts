@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { evaluateSettings, type SettingsDatabase } from '../../adapters/python.js';
-import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from '../config.js';
+import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from './resolve.js';
 import { UsageError } from '../../errors.js';
 import type { ModuleChoice } from './emulate.js';
 

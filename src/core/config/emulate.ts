@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from '../config.js';
+import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from './resolve.js';
 import { UsageError } from '../../errors.js';
 import { sqliteDir } from '../layout/paths.js';
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError } from '../../errors.js';
-import { fsyncDir } from '../fs/atomic.js';
+import { fsyncDir, partialName } from '../fs/atomic.js';
 import { timestamp } from '../time.js';
 import { dataDir } from '../layout/index.js';
 import type { Logger } from '../logger.js';
@@ -46,8 +46,9 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
     for (const e of [...j.edited].reverse()) {
       const file = abs(e.file);
       if (e.backup && fs.existsSync(abs(e.backup))) {
-        await fsp.rename(abs(e.backup), await fsp.realpath(file).catch(() => file));
-        await fsyncDir(path.dirname(file));
+        await putBack(abs(e.backup), await fsp.realpath(file).catch(() => file));
+        // Its folders in the backup directory go too, when empty: a created data/db/backups must be removable.
+        for (let d = path.dirname(e.backup); d.startsWith('data/db/backups/'); d = path.dirname(d)) await fsp.rmdir(abs(d)).catch(() => undefined);
       } else if (!e.backup && fs.existsSync(file)) {
         await fsp.rm(file); // the migration created it (there was no .gitignore before)
       }
@@ -57,6 +58,8 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
         // Moves with its database (below), never on its own: a kill between the two must not part them.
       } else if (isMainDb(s) && !s.identical) {
         for (const { from, to } of familyMoves(abs(s.dst), abs(s.src))) await moveBack(from, to);
+        // A database kept as a backup was made private: its family gets its modes back.
+        for (const m of j.plan.steps.filter((x) => x.what === 'database' && x.mode !== undefined && databaseOf(x.src) === s.src)) await chmodNoFollow(abs(m.src), m.mode!);
       } else if (s.aside) await moveBack(abs(s.dst), abs(s.src));
       else await undoStep(root, s);
       journal.append({ t: 'undone', id: s.id });
@@ -74,6 +77,44 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
   await fsp.rename(journalPath(root), `${journalPath(root)}.rolledback-${timestamp()}`);
   await fsyncDir(dataDir(root));
   return { undone: todo.length, restored };
+}
+
+/**
+ * Puts the original of an edited file back from its safety copy, with the mode the file has (the copy is
+ * private) and the copy's times. The copy sits under data/, which may be another filesystem than the
+ * settings: then it is copied in atomically and removed.
+ */
+async function putBack(copy: string, file: string): Promise<void> {
+  const mode = (await fsp.stat(file).catch(() => fsp.stat(copy))).mode & 0o7777;
+  try {
+    await chmodNoFollow(copy, mode);
+    await fsp.rename(copy, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const st = await fsp.stat(copy);
+    const tmp = partialName(file);
+    await fsp.copyFile(copy, tmp, fs.constants.COPYFILE_EXCL);
+    await fsp.chmod(tmp, mode);
+    await fsp.utimes(tmp, st.atime, st.mtime);
+    await fsp.rename(tmp, file);
+    await fsp.rm(copy);
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+/** chmod through an O_NOFOLLOW descriptor (absent: nothing to do). */
+async function chmodNoFollow(p: string, mode: number): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return;
+  }
+  try {
+    fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Moves one entry back unless that already happened; refuses to put it over something else. */

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { listBackups, recordedChecksum, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
-import type { ResolvedConfig } from '../config.js';
+import { listBackups, recordedChecksum, resolveAt, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { sha256File } from '../fs/hash.js';
 import type { Logger } from '../logger.js';
@@ -53,7 +53,7 @@ export async function selectDbBackup(cfg: ResolvedConfig, opts: { from?: string;
   const series = databaseSeries(cfg);
   const kind = cfg.database.kind;
   const all = (await listBackups(cfg.backupDir.value)).filter((e: BackupEntry) => e.kind === kind && e.series === series);
-  const pick = opts.at ? all.find((e) => e.timestamp === opts.at || e.name.includes(opts.at!)) : all.find((e) => e.time);
+  const pick = opts.at ? resolveAt(all, opts.at, `${kind} backup of ${series}`) : all.find((e) => e.time);
   if (!pick) {
     throw new UsageError(
       opts.at ? `No ${kind} backup of ${series} taken at ${opts.at} in ${cfg.backupDir.value}.` : `No ${kind} backup of ${series} in ${cfg.backupDir.value}.`,

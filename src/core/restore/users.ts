@@ -5,7 +5,7 @@ import { ToolFailure } from '../../adapters/proc.js';
 import { ChecksumMismatch, extractArchive, RefusedArchive, type Member } from '../../adapters/tarreader.js';
 import { memberChecker } from './archivecheck.js';
 import { checkStaged, type OwnerPolicy } from './stagecheck.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { exists, freeBytes, fsyncDir, uniquePath } from '../fs/atomic.js';
 import { parseSha256sumLine } from '../fs/hash.js';
@@ -16,6 +16,7 @@ import { pool } from '../pool.js';
 import { anchorDir, anchorPrivateWorkDir, mkdirsLikeParent, type AnchoredDir } from '../fs/nofollow.js';
 import { readManifest, type Manifest, type ManifestUser, listUserSets, ownBackup } from '../catalog/index.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
+import { livePathState, pruneStaged, sameTree, swapPaths, validateRestorePaths } from './paths.js';
 
 /** Options of `restore users`. */
 export interface UsersRestoreOptions {
@@ -26,6 +27,8 @@ export interface UsersRestoreOptions {
   at?: string;
   /** Extract under this directory instead of the live data/users. */
   to?: string;
+  /** Restore only these paths of each user (relative to the user directory); needs `usernames`. */
+  paths?: string[];
   dryRun?: boolean;
   /** Only resolve the set and the targets (no checksum pass, no diff): for printing a plan before asking. */
   planOnly?: boolean;
@@ -38,6 +41,10 @@ export interface RestoredUser {
   target: string;
   safetyCopy: string | null;
   diff?: TreeDiff;
+  /** With --path: the paths restored, and whether each exists live now (it then goes to the safety copy). */
+  paths?: { path: string; live: boolean }[];
+  /** The live directory already equals the backup: nothing was swapped and no safety copy made. */
+  unchanged?: boolean;
 }
 
 /** What `restore users` did or would do. */
@@ -160,6 +167,8 @@ const checksumError = (setDir: string, u: ManifestUser) =>
 /** Restores users: verify, extract each into staging, check, then swap in with renames. */
 export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: UsersRestoreOptions): Promise<UsersRestoreResult> {
   if (!opts.to) assertUsersDirNotSymlink(cfg.root);
+  const paths = opts.paths?.length ? validateRestorePaths(opts.paths) : null;
+  if (paths && !opts.usernames?.length) throw new UsageError('--path needs --user: name whose files to restore.', 'E.g. restore users --user alice --path proj/paper-1.');
   const { setDir, users } = await selectSet(cfg, opts);
   const targetUsers = opts.to ? path.join(path.resolve(cfg.root, opts.to), 'data', 'users') : usersDir(cfg.root);
   const ts = timestamp();
@@ -169,7 +178,10 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     const target = path.join(targetUsers, u.username);
     const live = await exists(target);
     if (live && opts.to) throw new UsageError(`${target} already exists.`, 'Choose an empty --to directory.');
-    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(workShown, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
+    if (paths && !opts.to && !fs.lstatSync(target, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${target} is not a live directory, so there is nothing to restore single paths into.`, 'Restore the whole user (without --path), or use --to.');
+    const state = paths && !opts.to ? paths.map((p) => ({ path: p, live: livePathState(target, p) })) : paths?.map((p) => ({ path: p, live: false }));
+    const aside = state ? state.some((x) => x.live) : live;
+    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: aside ? await uniquePath(path.join(workShown, 'safety', `${u.username}.pre_restore_${ts}`)) : null, ...(state ? { paths: state } : {}) });
   }
   expectedChecksums(setDir, users);
   // Said once, with the plan (the CLI plans before it restores).
@@ -180,7 +192,12 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
   if (opts.dryRun) {
     for (const [i, p] of planned.entries()) {
       await checkedExtract(setDir, users[i]!, null, null);
+      if (paths) continue;
       p.diff = await diffAgainstLive(p.archive, p.target);
+      if (!p.diff.missing && !p.diff.changed && !p.diff.extra && p.safetyCopy) {
+        p.unchanged = true;
+        p.safetyCopy = null;
+      }
     }
     return { set: setDir, users: planned, dryRun: true };
   }
@@ -224,11 +241,30 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
       progress!.tick(u.bytes, u.files);
     });
     progress.done();
+    const stagedOf = (p: RestoredUser) => path.join(staging, String(planned.indexOf(p)), 'data', 'users', p.username);
+    // A path the backup lacks is refused before any user is touched.
+    if (paths) for (const p of planned) pruneStaged(stagedOf(p), paths);
+    // A user whose live directory already equals the backup is left alone: no swap, no safety copy.
+    if (!opts.to && !paths) {
+      for (const p of planned) {
+        if (p.safetyCopy && sameTree(stagedOf(p), at(p.target))) {
+          p.unchanged = true;
+          p.safetyCopy = null;
+          log.info(`${p.username} is unchanged: left as it is, no safety copy`);
+        }
+      }
+    }
     // Everything is staged and checked: only now touch live data, one rename pair per user.
     if (planned.some((p) => p.safetyCopy)) await fsp.mkdir(path.join(work, 'safety'), { recursive: true, mode: 0o700 });
     for (const p of planned) {
+      if (p.unchanged) continue;
+      if (paths && !opts.to) {
+        swapPaths(stagedOf(p), usersFd.path, p.username, paths, p.safetyCopy ? path.join(work, 'safety', path.basename(p.safetyCopy)) : null);
+        log.info(`restored ${paths.join(', ')} of ${p.username}${p.safetyCopy ? ` (replaced paths kept at ${p.safetyCopy})` : ''}`);
+        continue;
+      }
       if (p.safetyCopy) await fsp.rename(at(p.target), at(p.safetyCopy));
-      await fsp.rename(path.join(staging, String(planned.indexOf(p)), 'data', 'users', p.username), at(p.target));
+      await fsp.rename(stagedOf(p), at(p.target));
       log.info(`restored ${p.username}${p.safetyCopy ? ` (previous copy kept at ${p.safetyCopy})` : ''}`);
     }
     await fsyncDir(usersFd.path);

@@ -5,7 +5,7 @@ import { checkDatabase } from '../../adapters/sqlite.js';
 import { scanArchive } from '../../adapters/tarreader.js';
 import { memberChecker } from '../restore/index.js';
 import { databaseSeries, listBackups, recordedChecksum, type BackupEntry, FUTURE_TOLERANCE_MS, readManifest } from '../catalog/index.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { parseSha256sumLine, sha256File } from '../fs/hash.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 

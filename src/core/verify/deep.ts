@@ -3,13 +3,13 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pgConnect, pgDumpMajor } from '../../adapters/postgres.js';
-import { pgTarget } from '../config.js';
+import { pgTarget } from '../config/index.js';
 import { checkDatabase, tableCounts } from '../../adapters/sqlite.js';
 import { extractArchive, type Member } from '../../adapters/tarreader.js';
 import { walkTree } from '../../adapters/walk.js';
 import { memberChecker, checkStaged, detectDumpKind, loadDump, maintenance, pgTableCounts } from '../restore/index.js';
 import { databaseSeries, listBackups, readManifest } from '../catalog/index.js';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { timestamp } from '../time.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 

@@ -1,9 +1,10 @@
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../logger.js';
 import { backupChecks } from './backups.js';
 import { deepChecks, postgresCheck } from './deep.js';
 import { layoutChecks } from './layout.js';
+import { leftoverCheck } from './leftovers.js';
 import type { Check } from './types.js';
 
 export type { Check, Status } from './types.js';
@@ -30,11 +31,12 @@ export interface VerifyResult {
 }
 
 async function runChecks(cfg: ResolvedConfig, opts: VerifyOptions): Promise<Check[]> {
-  const checks = await layoutChecks(cfg);
+  const checks = await layoutChecks(cfg, { usePostgres: !opts.skipDb });
   if (!opts.skipDb) {
     const pg = await postgresCheck(cfg);
     if (pg) checks.push(pg);
   }
+  checks.push(await leftoverCheck(cfg, !opts.skipDb));
   if (opts.backups || opts.deep) checks.push(...(await backupChecks(cfg, { maxAgeHours: opts.maxAgeHours ?? 26 })));
   if (opts.deep) checks.push(...(await deepChecks(cfg)));
   return checks;

@@ -1,14 +1,15 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { gitignoreViolations, readGitignore, withDataBlockLast, writeGitignore, APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir, findOldLayout, findOldSettings, LEGACY_WORK_DIR_NAME, WORK_DIR_NAME } from '../layout/index.js';
 import { appDirCheck, backupPermissionChecks } from './permissions.js';
+import { classifyEntry, databaseUsernames, hasWorkspaceInfo } from '../migrate/index.js';
 import { checkDatabase } from '../../adapters/sqlite.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 
 /** The layout checks of `verify`: directories, old leftovers, settings, .gitignore, SQLite, permissions, users. */
-export async function layoutChecks(cfg: ResolvedConfig): Promise<Check[]> {
+export async function layoutChecks(cfg: ResolvedConfig, opts: { usePostgres?: boolean } = {}): Promise<Check[]> {
   const root = cfg.root;
   const checks: Check[] = [];
   const missingDirs = LAYOUT_DIRS.filter((d) => !fs.existsSync(path.join(root, d)));
@@ -27,7 +28,7 @@ export async function layoutChecks(cfg: ResolvedConfig): Promise<Check[]> {
         })
       : pass('layout.gitkeep', 'every layout directory has its .gitkeep'),
   );
-  const old = findOldLayout(root);
+  const old = [...findOldLayout(root), ...(await usersByEvidence(cfg, opts.usePostgres ?? false))];
   checks.push(old.length ? fail('layout.old-entries', `old layout left: ${some(old)}`, 'Run `scitex-data migrate --dry-run`, then `scitex-data migrate`.') : pass('layout.old-entries', 'no database files, backups or users left at the top of data/ or the root'));
   checks.push(unknownEntries(root, old));
   checks.push(settingsCheck(root));
@@ -36,6 +37,29 @@ export async function layoutChecks(cfg: ResolvedConfig): Promise<Check[]> {
   checks.push(appDirCheck(root), ...backupPermissionChecks(cfg));
   checks.push(workspaceInfoCheck(root));
   return checks;
+}
+
+/**
+ * Users migrate would move that findOldLayout cannot see (no workspace_info.json, named only in auth_user):
+ * decided by migrate's own rule (classifyEntry), so verify never calls one of them "not used by the app".
+ */
+async function usersByEvidence(cfg: ResolvedConfig, usePostgres: boolean): Promise<string[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dataDir(cfg.root), { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const candidates = entries.filter((e) => e.isDirectory() && !(APP_ENTRIES as readonly string[]).includes(e.name) && !e.name.startsWith('.') && !hasWorkspaceInfo(path.join(dataDir(cfg.root), e.name)));
+  if (!candidates.length) return [];
+  const dbUsers = await databaseUsernames(cfg, usePostgres, []);
+  const out: string[] = [];
+  for (const e of candidates) {
+    const kind = classifyEntry(e.name, path.join(dataDir(cfg.root), e.name), dbUsers);
+    if (kind === 'user') out.push(`user directory data/${e.name}/ (auth_user names "${e.name}")`);
+    else if (kind === 'ambiguous') out.push(`data/${e.name}/ (the app's folder or user "${e.name}": migrate asks for --user or --system)`);
+  }
+  return out;
 }
 
 function unknownEntries(root: string, old: string[]): Check {
@@ -97,7 +121,7 @@ function workspaceInfoCheck(root: string): Check {
     for (const rel of ['workspace_info.json', 'proj/workspace_info.json']) {
       let info: { username?: unknown };
       try {
-        info = JSON.parse(fs.readFileSync(path.join(usersDir(root), n, rel), 'utf8'));
+        info = JSON.parse(fs.readFileSync(path.join(usersDir(root), n, rel), 'utf8')) as { username?: unknown };
       } catch {
         continue;
       }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { APP_DIRS, BACKUP_DIRS, dataDir } from '../layout/index.js';
 import { ensurePrivateDirSync, openDirNoFollow } from '../fs/nofollow.js';
 import { isSqliteFileName, isSideFileName } from '../sqlite/rules.js';

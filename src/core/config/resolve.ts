@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PgTarget } from '../adapters/postgres.js';
-import { askPython, fromSettings, loadedEnv, pickPython, type SettingsSource } from './config/appsettings.js';
-import { dotenvDisabled, dotenvValues, parseDotenv } from './config/dotenv.js';
-import { chooseModule, emulateDatabase, moduleFile } from './config/emulate.js';
-import { backupsDir } from './layout/paths.js';
+import type { PgTarget } from '../../adapters/postgres.js';
+import { askPython, fromSettings, loadedEnv, pickPython, type SettingsSource } from './appsettings.js';
+import { dotenvDisabled, dotenvValues, parseDotenv } from './dotenv.js';
+import { chooseModule, emulateDatabase, moduleFile } from './emulate.js';
+import { backupsDir } from '../layout/paths.js';
 
-export type { SettingsSource } from './config/appsettings.js';
+export type { SettingsSource } from './appsettings.js';
 
 /** The app's two environments. */
 export type AppEnv = 'dev' | 'prod';
