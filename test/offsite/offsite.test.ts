@@ -259,6 +259,20 @@ describe('off-site copies to a real radosgw', () => {
     expect(cli(['--root', r3, 'remote', 'verify', '--deep'], { env: e5 }).code).toBe(0);
   });
 
+  it('when the database backup fails, the user set that was published is still copied (exit 1 for the database)', async () => {
+    const fs2 = await bucket('half-copies');
+    const r4 = tempDir();
+    dirs.push(r4);
+    expect(cli(['--root', r4, 'init']).code).toBe(0);
+    makeUser(path.join(r4, 'data/users'), 'alice', 1);
+    const e6 = { ...gw.env(), SCITEX_CLOUD_USE_SQLITE_DEV: '1', SCITEX_DATA_REMOTE: url('half-copies') };
+    const b = cli(['--root', r4, 'backup'], { env: e6 });
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/SQLite database .* does not exist/);
+    const set = fs.readdirSync(path.join(r4, 'data/db/backups')).find((n) => n.startsWith('users_'))!;
+    expect(await fs2.head(set + REMOTE_MANIFEST_SUFFIX)).not.toBeNull();
+  });
+
   it('wrong credentials or a server that is down: exit 1, the local backup stays published, no secret printed', async () => {
     await bucket('failed-copies');
     const e4 = { ...env, SCITEX_DATA_REMOTE: url('failed-copies'), AWS_SECRET_ACCESS_KEY: 'wrong-secret-4711' };
@@ -266,6 +280,7 @@ describe('off-site copies to a real radosgw', () => {
     expect(w.code).toBe(1);
     const doc = JSON.parse(w.stdout);
     expect(doc.copies[0].error).toMatch(/SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|403/);
+    expect(doc.copies[0].error).toMatch(/check the credentials/);
     expect(fs.existsSync(path.join(doc.set, 'SHA256SUMS'))).toBe(true);
     expect(w.stdout + w.stderr).not.toContain('wrong-secret-4711');
     // A full bucket (quota): the server refuses the PUT.

@@ -126,6 +126,7 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   checkBackupDir(cfg.root, dir);
   if (opts.users) await checkUsersBackup(cfg.root, opts);
   if (opts.dryRun) return result;
+  let failure: unknown;
   try {
     await withLock(cfg.root, 'backup', async () => {
       await ensurePrivateDir(dir, dataDir(cfg.root)); // no link followed below data/ (the app user writes there)
@@ -135,16 +136,19 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
     // One part may have been published before the disk filled: say which.
     const db = result.artifacts.find((a) => a.kind !== 'users');
     const lost = result.usersSet ? `the database backup was not published (the user set ${path.basename(result.usersSet.set)} was)` : db ? `the user set was not published (${path.basename(db.path)} was)` : undefined;
-    throw diskFullError(err, dir, lost);
+    failure = diskFullError(err, dir, lost);
   }
-  // Outside the locks (an upload may take hours); a failed copy leaves the local backup published, exit 1 says so.
-  if (opts.offsite?.destinations.length) {
-    const names = [...result.artifacts.filter((a) => a.kind !== 'users').map((a) => path.basename(a.path)), ...(result.usersSet ? [path.basename(result.usersSet.set)] : [])];
+  // Outside the locks (an upload may take hours), and also when one part failed: what was published leaves.
+  // A failed copy leaves the local backup published; exit 1 says so.
+  const names = [...result.artifacts.filter((a) => a.kind !== 'users').map((a) => path.basename(a.path)), ...(result.usersSet ? [path.basename(result.usersSet.set)] : [])];
+  if (opts.offsite?.destinations.length && names.length) {
     result.copies = await copyBackups(dir, opts.offsite, log, names).catch((err: Error) =>
       opts.offsite!.destinations.map((d) => ({ destination: d.label, sent: [], present: [], resumed: [], bytesSent: 0, error: err.message })),
     );
     if (result.copies.some((c) => c.error)) result.exitCode = ExitCode.FAILED;
+    if (failure) for (const c of result.copies.filter((x) => x.error)) log.warn(`copy to ${c.destination} FAILED too: ${c.error}`);
   }
+  if (failure) throw failure as Error;
   return result;
 }
 

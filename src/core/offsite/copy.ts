@@ -51,7 +51,12 @@ export function describeRemoteError(err: unknown): string {
   const status = httpStatus(err);
   const what = e?.name && e.name !== 'Error' ? e.name : (e?.code ?? 'error');
   const msg = (e?.message ?? String(err)).split('\n')[0]!.slice(0, 200);
-  return `${what}${status ? ` (HTTP ${status})` : ''}: ${msg}`;
+  const hint =
+    status === 403 ? '; check the credentials (AWS_* variables, shared credentials file, profile) and the bucket policy'
+    : status === 404 ? '; check the bucket name'
+    : /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket hang up/i.test(`${e?.code} ${msg}`) ? '; is the endpoint right and the server up?'
+    : '';
+  return `${what}${status ? ` (HTTP ${status})` : ''}: ${msg}${hint}`;
 }
 
 /** An object that is already there and matches (same source, recorded checksum), or null. */
