@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { describeSafety, inspectSet, listBackups, resolveAt, restoreDatabase, restoreUsers, withLock } from '../index.js';
+import { describeSafety, inspectSet, listBackups, resolveAt, executeDatabaseRestore, planDatabaseRestore, executeUsersRestore, planUsersRestore, previewUsersRestore, withLock } from '../index.js';
 import type { Ctx } from './context.js';
 import { run } from './run.js';
 import { backupDirOption, collect, intArg } from './options.js';
@@ -25,13 +25,13 @@ export function registerRestore(program: Command): void {
         const cfg = ctx.config({ backupDir: o.backupDir });
         const opts = { from: o.from, at: o.at, allowUnverified: o.allowUnverified, jobs: o.jobs };
         const r = await withLock(cfg.root, 'restore db', async () => {
-          const plan = await restoreDatabase(cfg, ctx.log, { ...opts, dryRun: true });
+          const plan = await planDatabaseRestore(cfg, ctx.log, opts);
           const kept = describeSafety(plan);
           ctx.say(`${o.dryRun ? 'would restore' : 'restoring'} ${plan.backup} into ${plan.target}${kept ? `, keeping ${kept}` : ''}`);
           if (o.dryRun) return plan;
           if (!(await ctx.confirm(`Replace ${plan.target} with ${plan.backup}?`, o.yes, 'replace the live database'))) return { ...plan, dryRun: true };
           // The run uses the names the plan announced (computed once), not a second timestamp.
-          return restoreDatabase(cfg, ctx.log, { ...opts, terminateSessions: true, safetyName: plan.safetyCopy ?? undefined });
+          return executeDatabaseRestore(cfg, ctx.log, plan, { allowUnverified: opts.allowUnverified, jobs: opts.jobs, terminateSessions: true });
         });
         const kept = describeSafety(r);
         if (!r.dryRun) ctx.say(`restored ${r.target} from ${r.backup}${kept ? `; kept ${kept} (remove when no longer needed)` : ''}`);
@@ -56,17 +56,19 @@ export function registerRestore(program: Command): void {
         const at = await damagedSetsFirst(ctx, cfg.root, cfg.backupDir.value, o);
         const opts = { usernames: o.user, paths: o.path, from: o.from, at, to: o.to };
         const r = await withLock(cfg.root, 'restore users', async () => {
-          // The plan without reading archives; --dry-run also verifies them and computes what would change.
-          const plan = await restoreUsers(cfg, ctx.log, { ...opts, dryRun: true, planOnly: !o.dryRun });
-          for (const u of plan.users) {
+          // One plan, computed once (the safety-copy names it prints are the ones made); --dry-run also
+          // checks every archive and computes what would change.
+          const plan = await planUsersRestore(cfg, ctx.log, opts);
+          const shown = o.dryRun ? await previewUsersRestore(plan) : { ...plan, dryRun: true };
+          for (const u of shown.users) {
             const d = u.diff;
             const what = u.paths ? ` ${u.paths.map((x) => `${x.path}${x.live ? ' (replaces the live one)' : ' (not live now)'}`).join(', ')} of` : '';
             if (u.unchanged) ctx.say(`${u.username}: unchanged since ${u.archive}; nothing to restore, no safety copy`);
             else ctx.say(`${what ? `restore${what} ` : ''}${u.username}: from ${u.archive} -> ${u.target}${d ? ` (${d.missing} to bring back, ${d.changed} to replace, ${d.extra} only live, ${d.same} same)` : ''}${u.safetyCopy ? `; current ${u.paths ? 'paths' : 'copy'} kept as ${u.safetyCopy}` : ''}`);
           }
-          if (o.dryRun) return plan;
-          if (!o.to && !(await ctx.confirm(`Restore ${plan.users.length} user(s) from ${plan.set}?`, o.yes, 'replace live user directories'))) return plan;
-          return restoreUsers(cfg, ctx.log, opts);
+          if (o.dryRun) return shown;
+          if (!o.to && !(await ctx.confirm(`Restore ${plan.users.length} user(s) from ${plan.set}?`, o.yes, 'replace live user directories'))) return { set: plan.set, users: plan.users, dryRun: true };
+          return executeUsersRestore(cfg, ctx.log, plan);
         });
         if (!r.dryRun) for (const u of r.users) if (u.unchanged) ctx.say(`${u.username}: unchanged, left as it is (no safety copy)`);
         return { result: { ...r } };

@@ -36,13 +36,16 @@ export function registerVerify(program: Command): void {
         const r = await verify(cfg, ctx.log, { backups: o.backups, deep: o.deep, maxAgeHours: o.maxAge, skipDb: o.skipDb, fix: o.fix, dryRun: o.dryRun, strict: o.strict });
         const icon = { pass: ctx.c.green('PASS'), warn: ctx.c.yellow('WARN'), fail: ctx.c.red('FAIL') };
         const width = Math.max(...r.checks.map((c) => c.name.length));
+        // Quiet on success, never on failure: a failing run prints what did not pass (cron mails it).
+        const problem = r.ok ? ctx.say : ctx.alert;
         for (const c of r.checks) {
-          ctx.say(`${icon[c.status]}  ${c.name.padEnd(width)}  ${c.found}`);
-          if (c.status !== 'pass' && c.hint) ctx.say(`      ${' '.repeat(width)}  ${ctx.c.dim('→ ' + c.hint)}`);
+          const out = c.status === 'pass' ? ctx.say : problem;
+          out(`${icon[c.status]}  ${c.name.padEnd(width)}  ${c.found}`);
+          if (c.status !== 'pass' && c.hint) out(`      ${' '.repeat(width)}  ${ctx.c.dim('→ ' + c.hint)}`);
         }
         for (const rep of r.repairs) ctx.say(`${o.dryRun ? 'would repair' : 'repaired'}: ${rep}`);
-        ctx.say(`${r.checks.length} checks: ${r.checks.length - r.failed - r.warned} passed, ${r.warned} warned, ${r.failed} failed`);
-        if (o.metrics) await writeMetrics(path.resolve(o.metrics), r);
+        problem(`${r.checks.length} checks: ${r.checks.length - r.failed - r.warned} passed, ${r.warned} warned, ${r.failed} failed`);
+        if (o.metrics) await writeMetrics(path.resolve(o.metrics), r, cfg);
         const checks = r.checks.map(({ fix, ...c }) => ({ ...c, fixable: !!fix }));
         return { result: { checks, repairs: r.repairs, failed: r.failed, warned: r.warned }, exitCode: r.ok ? ExitCode.OK : ExitCode.PROBLEMS };
       }),

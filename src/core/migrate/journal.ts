@@ -5,7 +5,7 @@ import { dataDir } from '../layout/index.js';
 import type { Plan } from './types.js';
 
 /** A record of the journal (one JSON object per line). */
-export type Record_ =
+export type JournalRecord =
   | { t: 'plan'; plan: Plan }
   | { t: 'done'; id: number }
   | { t: 'edited'; file: string; backup: string }
@@ -38,7 +38,7 @@ const isSafetyCopyOf = (backup: string, file: string): boolean => /^data\/db\/ba
 const clean = (p: string) => typeof p === 'string' && !p.split('/').some((x) => x === '..' || x === '.');
 
 /** Why a journal's record cannot have been written by migrate (it names a path migrate never moves or edits). */
-function recordProblem(r: Record_): string | null {
+function recordProblem(r: JournalRecord): string | null {
   if (r.t === 'plan') {
     for (const s of r.plan.steps ?? []) {
       if (!clean(s.src) || !clean(s.dst) || !SRC.test(s.src) || !DST.test(s.dst) || (s.from !== undefined && !SRC.test(s.from))) return `a move ${JSON.stringify(s.src)} -> ${JSON.stringify(s.dst)}`;
@@ -82,9 +82,9 @@ export function readJournal(root: string): JournalState | null {
   let state: JournalState | null = null;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
-    let r: Record_;
+    let r: JournalRecord;
     try {
-      r = JSON.parse(line) as Record_;
+      r = JSON.parse(line) as JournalRecord;
     } catch {
       continue;
     }
@@ -123,7 +123,7 @@ export class Journal {
     }
   }
   /** Appends a record; `durable` fsyncs at once, otherwise every 64 records (a re-run re-derives the rest from disk). */
-  append(r: Record_, durable = false): void {
+  append(r: JournalRecord, durable = false): void {
     fs.writeSync(this.fd, JSON.stringify(r) + '\n');
     if (durable || ++this.pending >= 64) this.sync();
   }

@@ -11,7 +11,7 @@ import { classifyEntry, databaseUsernames, hasWorkspaceInfo, looksLikeLayout, lo
 import type { ClassifyOptions, Plan, Step } from './types.js';
 
 const IN_PLACE = new Set(['ssh_keys', 'anonymous', 'visitor']);
-const OURS = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
+const isOwnEntry = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
 /** Folders the new layout creates at the top of data/ (db, users): a user with such a name must make way first. */
 const LAYOUT_TOP = [...new Set(LAYOUT_DIRS.map((d) => d.split('/')[1]!))];
 /** The temporary name of a set-aside user (hidden, ours: no later plan mistakes it for a user). */
@@ -72,7 +72,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
     const n = e.name;
     const abs = path.join(data, n);
     if (n.startsWith('.scitex-data-aside-')) plan.conflicts.push(`data/${n} holds a user set aside by an interrupted migration or rollback: finish it with \`scitex-data migrate --rollback\`, or rename it back to data/${n.slice('.scitex-data-aside-'.length)}.`);
-    if (OURS(n) || LAYOUT_TOP.includes(n)) continue;
+    if (isOwnEntry(n) || LAYOUT_TOP.includes(n)) continue;
     if (e.isFile() && isSqliteFileName(n)) {
       add('database', `data/${n}`, `data/db/sqlite/${n}`);
       continue;

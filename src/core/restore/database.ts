@@ -93,3 +93,13 @@ export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: Db
   return restoreSqlite(db.path, file, log, opts);
 }
 
+
+/** Plans a database restore: the backup it will use (checked) and the safety copy it will keep, computed once. */
+export function planDatabaseRestore(cfg: ResolvedConfig, log: Logger, opts: Omit<DbRestoreOptions, 'dryRun' | 'safetyName'>): Promise<DbRestoreResult> {
+  return restoreDatabase(cfg, log, { ...opts, dryRun: true });
+}
+
+/** Carries out a plan from planDatabaseRestore: the same backup file, the safety copy under the announced name. */
+export function executeDatabaseRestore(cfg: ResolvedConfig, log: Logger, plan: DbRestoreResult, opts: Omit<DbRestoreOptions, 'dryRun' | 'safetyName' | 'from' | 'at'> = {}): Promise<DbRestoreResult> {
+  return restoreDatabase(cfg, log, { ...opts, from: plan.backup, safetyName: plan.safetyCopy ?? undefined });
+}

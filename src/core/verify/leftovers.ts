@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/index.js';
 import { findLeftovers } from '../status/index.js';
-import { pass, some, warn, type Check } from './types.js';
+import { pass, firstFew, warn, type Check } from './types.js';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
@@ -11,7 +11,7 @@ export async function leftoverCheck(cfg: ResolvedConfig, pg: boolean): Promise<C
   const total = items.reduce((t, l) => t + l.size, 0);
   return warn(
     'leftovers',
-    `${items.length} leftover(s) of earlier restores use ${mib(total)}: ${some(items.map((l) => l.name))}`,
+    `${items.length} leftover(s) of earlier restores use ${mib(total)}: ${firstFew(items.map((l) => l.name))}`,
     'Once the restores are confirmed good: `scitex-data clean --older-than 30d --dry-run`, then without --dry-run.',
     { metrics: { leftover_bytes: total } },
   );
