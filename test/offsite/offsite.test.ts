@@ -295,6 +295,12 @@ describe('off-site copies to a real radosgw', () => {
       const d = cli(['--root', root, 'backup', 'users'], { env: { ...env, SCITEX_DATA_REMOTE: url('failed-copies') } });
       expect(d.code).toBe(1);
       expect(d.stderr).toMatch(/copy to s3:\/\/failed-copies\/nightly .* FAILED/);
+      // `status` says so too: the last backup failed because of its copy; then the same for `copy` itself.
+      const st = JSON.parse(cli(['--root', root, '--json', 'status', '--skip-db'], { env }).stdout);
+      expect(st.problems.join('\n')).toMatch(/the last backup failed \(exit 1\).*copy to s3:\/\/failed-copies\/nightly .* FAILED/);
+      expect(cli(['--root', root, 'copy'], { env: { ...env, SCITEX_DATA_REMOTE: url('failed-copies') } }).code).toBe(1);
+      const st2 = JSON.parse(cli(['--root', root, '--json', 'status', '--skip-db'], { env }).stdout);
+      expect(st2.problems.join('\n')).toMatch(/the last copy failed \(exit 1\)/);
       const l = cli(['--root', root, '--json', 'list', 'users'], { env });
       expect(JSON.parse(l.stdout).backups.length).toBeGreaterThanOrEqual(3);
     } finally {
