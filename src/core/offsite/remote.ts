@@ -96,6 +96,8 @@ export async function verifyRemote(store: ObjectStore, opts: { deep?: boolean; n
  * the plaintext checksum. Only then is it renamed into place, so a tampered copy never reaches a restore.
  */
 export async function fetchRemote(store: ObjectStore, name: string, toDir: string, log: Logger, identity?: string): Promise<{ path: string; manifest: RemoteManifest }> {
+  // The name becomes a path in the staging directory: only a backup name, never a path.
+  if (name.includes('/') || !parseBackupName(name)) throw new UsageError(`Not a backup name: ${JSON.stringify(name)}.`, 'Use a name as `scitex-data remote list` shows it.');
   const m = await readRemoteManifest(store, name);
   if (!m) throw new ScitexError(`${name} is not (completely) at ${store.dest.label}.`, 'See `scitex-data remote list`.');
   if (m.encrypted && !identity) throw new UsageError(`${name} is encrypted.`, 'Give --identity <file> with the age secret key of one of its recipients.');
