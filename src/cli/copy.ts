@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Argument, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import {
   copyBackups,
   ExitCode,
@@ -18,7 +18,6 @@ import {
 import { human, type Ctx } from './context.js';
 import { run, type Action } from './run.js';
 import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
-import { decisionsJson, printDecisions } from './prune.js';
 
 /** The off-site settings from the environment plus --encrypt-to; refuses when no destination is configured. */
 export function settingsFor(encryptTo: string[] = [], required = true): OffsiteSettings {
@@ -84,6 +83,60 @@ export function fromRemote<O extends RemoteRestoreFlags>(action: (ctx: Ctx, o: O
   };
 }
 
+/** Off-site flag shared by list, verify and prune (`--remote`) and the `remote` commands. */
+export const destinationOption = (): Option => new Option('--destination <n>', 'with --remote: which destination (1 = the first configured)');
+
+/** `remote list` and `list --remote`: the backups at a destination, complete or interrupted. */
+export const remoteList = async (ctx: Ctx, o: { destination?: string }) => {
+  const store = await pick(settingsFor(), o.destination);
+  try {
+    const rows = await listRemote(store);
+    if (!rows.length) ctx.say(`No backups at ${store.dest.label}.`);
+    for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}`);
+    return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null })) } };
+  } finally {
+    store.close();
+  }
+};
+
+/** `remote verify` and `verify --remote [--deep]`: sizes (and with --deep, contents) against the manifests. */
+export const remoteVerify = async (ctx: Ctx, names: string[], o: { deep?: boolean; destination?: string }) => {
+  const store = await pick(settingsFor(), o.destination);
+  try {
+    const r = await verifyRemote(store, { deep: o.deep, names });
+    for (const p of r.problems) ctx.say(`${ctx.c.red('FAIL')}  ${p.key ?? p.name}: ${p.problem}`);
+    ctx.say(`${r.checked.length} backups checked at ${store.dest.label}${o.deep ? ' (downloaded and re-hashed)' : ''}: ${r.problems.length} problems`);
+    return { result: { destination: store.dest.label, ...r }, exitCode: r.problems.length ? ExitCode.PROBLEMS : ExitCode.OK };
+  } finally {
+    store.close();
+  }
+};
+
+/** `remote prune` and `prune --remote`: the calendar rules at a destination. */
+export const remotePrune = async (ctx: Ctx, o: { destination?: string; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean; yes?: boolean }) => {
+  const policy = policyFrom(o);
+  if (!hasPolicy(policy)) throw new UsageError('No retention rule given.', 'Pass at least one of --keep-daily, --keep-weekly, --keep-monthly.');
+  const store = await pick(settingsFor(), o.destination);
+  try {
+    const now = new Date();
+    let decisions = await pruneRemote(store, policy, ctx.log, { dryRun: true, now });
+    const doomed = decisions.filter((d) => !d.keep);
+    if (!o.dryRun && doomed.length) {
+      for (const d of doomed) ctx.say(`will delete ${d.entry.name} at ${store.dest.label}`);
+      if (!(await ctx.confirm(`Delete ${doomed.length} backup(s) at ${store.dest.label}?`, o.yes, 'delete remote backups'))) throw new UsageError('Nothing deleted.');
+      decisions = await pruneRemote(store, policy, ctx.log, { now });
+    }
+    // Deletions are printed under --quiet too (cron mails them), as `prune` does.
+    for (const d of decisions) {
+      if (d.keep) ctx.say(`keep         ${d.entry.name}  (${d.reasons.join('; ')})`);
+      else if (!ctx.g.json) process.stdout.write(`${(o.dryRun ? 'would delete' : 'deleted').padEnd(12)} ${d.entry.name} at ${store.dest.label}\n`);
+    }
+    return { result: { destination: store.dest.label, dryRun: !!o.dryRun, decisions: decisions.map((d) => ({ name: d.entry.name, keep: d.keep, reasons: d.reasons })) } };
+  } finally {
+    store.close();
+  }
+};
+
 /** `scitex-data copy` and `scitex-data remote list|verify|fetch`: off-site copies. */
 export function registerCopy(program: Command): void {
   program
@@ -106,17 +159,7 @@ export function registerCopy(program: Command): void {
     .description('list the backups at a destination, complete or interrupted')
     .option('--destination <n>', 'which destination (1 = the first configured)')
     .action(
-      run('remote list', async (ctx, o: { destination?: string }) => {
-        const store = await pick(settingsFor(), o.destination);
-        try {
-          const rows = await listRemote(store);
-          if (!rows.length) ctx.say(`No backups at ${store.dest.label}.`);
-          for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}`);
-          return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null })) } };
-        } finally {
-          store.close();
-        }
-      }),
+      run('remote list', remoteList),
     );
   remote
     .command('verify')
@@ -125,17 +168,7 @@ export function registerCopy(program: Command): void {
     .option('--deep', 'download every object and compare its SHA-256')
     .option('--destination <n>', 'which destination (1 = the first configured)')
     .action(
-      run('remote verify', async (ctx, names: string[], o: { deep?: boolean; destination?: string }) => {
-        const store = await pick(settingsFor(), o.destination);
-        try {
-          const r = await verifyRemote(store, { deep: o.deep, names });
-          for (const p of r.problems) ctx.say(`${ctx.c.red('FAIL')}  ${p.key ?? p.name}: ${p.problem}`);
-          ctx.say(`${r.checked.length} backups checked at ${store.dest.label}${o.deep ? ' (downloaded and re-hashed)' : ''}: ${r.problems.length} problems`);
-          return { result: { destination: store.dest.label, ...r }, exitCode: r.problems.length ? ExitCode.PROBLEMS : ExitCode.OK };
-        } finally {
-          store.close();
-        }
-      }),
+      run('remote verify', remoteVerify),
     );
   const prune = remote
     .command('prune')
@@ -146,25 +179,7 @@ export function registerCopy(program: Command): void {
     .option('--dry-run', 'show what would be deleted, delete nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(
-      run('remote prune', async (ctx, o: { destination?: string; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; dryRun?: boolean; yes?: boolean }) => {
-        const policy = policyFrom(o);
-        if (!hasPolicy(policy)) throw new UsageError('No retention rule given.', 'Pass at least one of --keep-daily, --keep-weekly, --keep-monthly.');
-        const store = await pick(settingsFor(), o.destination);
-        try {
-          const now = new Date();
-          let decisions = await pruneRemote(store, policy, ctx.log, { dryRun: true, now });
-          const doomed = decisions.filter((d) => !d.keep);
-          if (!o.dryRun && doomed.length) {
-            for (const d of doomed) ctx.say(`will delete ${d.entry.name} at ${store.dest.label}`);
-            if (!(await ctx.confirm(`Delete ${doomed.length} backup(s) at ${store.dest.label}?`, o.yes, 'delete remote backups'))) throw new UsageError('Nothing deleted.');
-            decisions = await pruneRemote(store, policy, ctx.log, { now });
-          }
-          printDecisions(ctx, decisions, o.dryRun ? 'would delete' : 'deleted');
-          return { result: { destination: store.dest.label, dryRun: !!o.dryRun, decisions: decisionsJson(decisions) } };
-        } finally {
-          store.close();
-        }
-      }),
+      run('remote prune', remotePrune),
     );
   remote
     .command('fetch')

@@ -95,7 +95,7 @@ describe('off-site copies to a real radosgw', () => {
       }
     }
     expect(r.stdout + r.stderr).not.toContain(gw.secretAccessKey);
-    const v = cli(['--root', root, 'remote', 'verify', '--deep'], { env });
+    const v = cli(['--root', root, 'verify', '--remote', '--deep'], { env });
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.stdout).toMatch(/2 backups checked .*: 0 problems/);
     // A second copy sends nothing: both are complete there.
@@ -224,7 +224,7 @@ describe('off-site copies to a real radosgw', () => {
     run.child.kill('SIGKILL');
     await run.done;
     expect(await rs.head(name + REMOTE_MANIFEST_SUFFIX)).toBeNull();
-    const l = cli(['--root', r2, '--json', 'remote', 'list'], { env: e3 });
+    const l = cli(['--root', r2, '--json', 'list', '--remote'], { env: e3 });
     expect(JSON.parse(l.stdout).backups).toEqual([expect.objectContaining({ name, complete: false })]);
     const again = cli(['--root', r2, '--json', 'copy', name], { env: e3 });
     expect(again.code, again.stderr).toBe(0);
@@ -250,7 +250,7 @@ describe('off-site copies to a real radosgw', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(JSON.parse(dry.stdout).decisions.filter((d: { keep: boolean }) => !d.keep).map((d: { name: string }) => d.name).sort()).toEqual(old.slice(0, 2));
     expect((await ps.list()).some((o) => o.key.startsWith(old[0]!))).toBe(true);
-    const p = cli(['--root', r3, 'remote', 'prune', '--keep-monthly', '2', '--yes'], { env: e5 });
+    const p = cli(['--root', r3, 'prune', '--remote', '--keep-monthly', '2', '--yes'], { env: e5 });
     expect(p.code, p.stderr).toBe(0);
     const keys = (await ps.list()).map((o) => o.key);
     expect(keys.some((k) => k.startsWith(old[0]!) || k.startsWith(old[1]!))).toBe(false);
