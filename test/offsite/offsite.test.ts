@@ -307,4 +307,17 @@ describe('off-site copies to a real radosgw', () => {
       await gw.startGateway();
     }
   }, 180_000);
+
+  it('a local backup that changed since it was published is not copied (the copy is removed), exit 1', async () => {
+    const ts = await bucket('tampered-local');
+    const dbName = fs.readdirSync(path.join(root, 'data/db/backups')).find((n) => n.endsWith('.db'))!;
+    const file = path.join(root, 'data/db/backups', dbName);
+    const bytes = fs.readFileSync(file);
+    bytes[100] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    const c = cli(['--root', root, '--json', 'copy', dbName], { env: { ...env, SCITEX_DATA_REMOTE: url('tampered-local') } });
+    expect(c.code).toBe(1);
+    expect(JSON.parse(c.stdout).copies[0].error).toMatch(/no longer matches its recorded checksum/);
+    expect(await ts.list()).toEqual([]);
+  });
 });

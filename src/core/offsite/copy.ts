@@ -110,8 +110,8 @@ async function sendFile(store: ObjectStore, f: UnitFile, recipients: string[], b
   }
   bar.tick(plain.bytes() - last);
   // The checksum of what is stored, beside it in sha256sum format: `sha256sum -c` works on a downloaded copy.
-  await store.putSmall(key + '.sha256', sha256sumLine((recipients.length ? stored : plain).digest(), path.basename(key)), { signal });
   const st = recipients.length ? stored : plain;
+  await store.putSmall(key + '.sha256', sha256sumLine(st.digest(), path.basename(key)), { signal });
   return { key, size: st.bytes(), sha256: st.digest(), plainSize: plain.bytes(), plainSha256: plain.digest() };
 }
 
