@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { findLeftovers, oldLeftovers, removeLeftovers, withLock, formatDuration } from '../index.js';
-import { human } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { durationArg } from './options.js';
 

@@ -1,10 +1,9 @@
 import readline from 'node:readline/promises';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { createRequire } from 'node:module';
-import type cliProgressType from 'cli-progress';
 import type { Command } from 'commander';
 import { resolveConfig, UsageError, type AppEnv, type Logger, type Progress, type ResolvedConfig } from '../index.js';
-import { barShown, barStarted, barStopped } from './terminal.js';
+import { barShown } from './terminal.js';
+import { progressBar } from './progress.js';
 
 /** Options every command accepts (set before or after the command name). */
 export interface GlobalOptions {
@@ -22,7 +21,7 @@ export interface GlobalOptions {
 
 /** What a command action gets: options, a logger wired to the terminal, and output helpers. */
 export interface Ctx {
-  g: GlobalOptions;
+  globals: GlobalOptions;
   log: Logger;
   /** Colours for stdout (none when stdout is not a terminal). */
   c: ChalkInstance;
@@ -43,7 +42,7 @@ const noProgress: Progress = { tick() {}, done() {} };
 
 /** Builds the context from a command's merged options. */
 export function makeContext(cmd: Command): Ctx {
-  const o = cmd.optsWithGlobals() as GlobalOptions & { color?: boolean };
+  const o = cmd.optsWithGlobals<GlobalOptions & { color?: boolean }>();
   const g: GlobalOptions = { root: o.root ?? '.', env: o.env, python: o.python, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug, onFailure: o.onFailure, onSuccess: o.onSuccess, hookTimeout: o.hookTimeout };
   // Each stream is coloured only when it is itself a terminal: a file or pipe never gets escapes.
   const colours = (s: NodeJS.WriteStream) => new Chalk({ level: g.color && !process.env.NO_COLOR && !!s.isTTY && !g.json ? 1 : 0 });
@@ -65,38 +64,11 @@ export function makeContext(cmd: Command): Ctx {
     debug: (m) => {
       if (g.debug) process.stderr.write(clearBar(process.stderr) + ce.dim('debug: ' + m) + '\n');
     },
-    progress: (label, totalBytes, totalFiles) => {
-      if (!showProgress) return noProgress;
-      // Loaded only when a bar is shown (a terminal), keeping cron and --json runs light.
-      const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
-      const bar = new cliProgress.SingleBar(
-        { format: `${label} [{bar}] {percentage}% | {done}/{size} | {files} files | {rate}/s | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, stream: process.stderr },
-        cliProgress.Presets.shades_classic,
-      );
-      let bytes = 0;
-      let files = 0;
-      const started = Date.now();
-      const payload = () => ({ done: human(bytes), size: human(totalBytes), files: totalFiles ? `${files}/${totalFiles}` : String(files), rate: human(bytes / Math.max(0.001, (Date.now() - started) / 1000)) });
-      // Without a byte total (e.g. migrate's renames) the bar follows the count of items instead.
-      const byFiles = totalBytes === 0 && !!totalFiles;
-      bar.start(Math.max(1, byFiles ? totalFiles! : totalBytes), 0, payload());
-      barStarted(bar);
-      return {
-        tick(b, f = 0) {
-          bytes += b;
-          files += f;
-          bar.update(byFiles ? Math.min(files, totalFiles!) : Math.min(bytes, totalBytes), payload());
-        },
-        done() {
-          bar.stop();
-          barStopped(bar);
-        },
-      };
-    },
+    progress: (label, totalBytes, totalFiles) => (showProgress ? progressBar(label, totalBytes, totalFiles) : noProgress),
   };
   let cached: ResolvedConfig | undefined;
   return {
-    g,
+    globals: g,
     log,
     c,
     ce,
@@ -129,13 +101,3 @@ export function makeContext(cmd: Command): Ctx {
   };
 }
 
-/** Bytes as a short human figure (KiB, MiB, GiB). */
-export function human(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}

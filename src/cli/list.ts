@@ -1,6 +1,6 @@
 import { Argument, type Command } from 'commander';
 import { listBackups, localTime } from '../index.js';
-import { human } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { backupDirOption } from './options.js';
 import { contentsOf } from './ls.js';

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { backupContents, type Contents } from '../index.js';
-import { human, type Ctx } from './context.js';
+import { type Ctx } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { backupDirOption } from './options.js';
 

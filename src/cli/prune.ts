@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { hasPolicy, NO_POLICY_HINT, prune, UsageError, withLock, type PruneDecision } from '../index.js';
-import { human, type Ctx } from './context.js';
+import { type Ctx } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { backupDirOption, keepOptions, policyFrom } from './options.js';
 import { destinationOption, remotePrune } from './copy.js';
@@ -36,8 +37,8 @@ export function decisionsTable(ds: PruneDecision[], verb: 'deleted' | 'would del
 
 /** Prints the forget table; when something was (or would be) deleted it is printed under --quiet too (cron mails it). */
 export function printDecisions(ctx: Ctx, ds: PruneDecision[], verb: 'deleted' | 'would delete'): void {
-  if (ctx.g.json || !ds.length) return;
-  if (ctx.g.quiet && !ds.some((d) => !d.keep)) return;
+  if (ctx.globals.json || !ds.length) return;
+  if (ctx.globals.quiet && !ds.some((d) => !d.keep)) return;
   process.stdout.write(decisionsTable(ds, verb).join('\n') + '\n');
 }
 

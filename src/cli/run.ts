@@ -9,6 +9,8 @@ import { setCurrentRun, type CurrentRun } from './interrupt.js';
 import { settleTerminal } from './terminal.js';
 
 /** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
+// commander hands each action its arguments and options untyped; each command file types its own.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
 
 /** True when the error (or one it was caused by) is a child killed by SIGINT or SIGTERM. */
@@ -35,9 +37,9 @@ function finishRun(ctx: Ctx, cur: CurrentRun, started: Date, dryRun: boolean, ex
       ctx.log.debug(`could not record the run in ${cur.backupDir}: ${(err as Error).message}`);
     }
   }
-  const hook = exitCode === 0 ? ctx.g.onSuccess : ctx.g.onFailure;
+  const hook = exitCode === 0 ? ctx.globals.onSuccess : ctx.globals.onFailure;
   if (!hook) return [];
-  const timeout = ctx.g.hookTimeout ?? DEFAULT_HOOK_TIMEOUT;
+  const timeout = ctx.globals.hookTimeout ?? DEFAULT_HOOK_TIMEOUT;
   const report = runHook(hook, exitCode === 0 ? 'success' : 'failure', { command: cur.command, exitCode, message, document: doc }, timeout);
   const w = hookWarning(report, timeout);
   if (w) ctx.log.warn(w);
@@ -46,12 +48,12 @@ function finishRun(ctx: Ctx, cur: CurrentRun, started: Date, dryRun: boolean, ex
 
 /** Wraps an action with the shared error handling, --json output, signal handling, run record and hooks. */
 export function run(name: string, action: Action) {
-  return async (...args: any[]) => {
+  return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const ctx = makeContext(cmd);
     const started = new Date();
     const dryRun = !!cmd.opts().dryRun;
-    const cur: CurrentRun = { command: name, json: ctx.g.json, root: ctx.g.root };
+    const cur: CurrentRun = { command: name, json: ctx.globals.json, root: ctx.globals.root };
     const config = ctx.config.bind(ctx);
     ctx.config = (extra) => {
       const cfg = config(extra);
@@ -80,13 +82,13 @@ export function run(name: string, action: Action) {
       exitCode = e.exitCode;
       message = e.message;
       doc = { ok: false, command: name, exitCode: e.exitCode, error: { message: e.message, hint: e.hint }, warnings: ctx.warnings };
-      if (!ctx.g.json) process.stderr.write(`${ctx.ce.red('error:')} ${e.message}${e.hint ? ' ' + e.hint : ''}\n`);
-      if (ctx.g.debug) process.stderr.write(((e.cause as Error | undefined)?.stack ?? e.stack ?? '') + '\n');
+      if (!ctx.globals.json) process.stderr.write(`${ctx.ce.red('error:')} ${e.message}${e.hint ? ' ' + e.hint : ''}\n`);
+      if (ctx.globals.debug) process.stderr.write(((e.cause as Error | undefined)?.stack ?? e.stack ?? '') + '\n');
     }
     // From here on a signal only stops the process: the run's outcome is settled.
     cur.finish = undefined;
     const hooks = finishRun(ctx, cur, started, dryRun, exitCode, message, doc);
-    if (ctx.g.json) process.stdout.write(JSON.stringify({ ...doc, ...(hooks.length ? { hooks } : {}), warnings: ctx.warnings }, null, 2) + '\n');
+    if (ctx.globals.json) process.stdout.write(JSON.stringify({ ...doc, ...(hooks.length ? { hooks } : {}), warnings: ctx.warnings }, null, 2) + '\n');
     cur.printed = true;
     setCurrentRun(undefined);
     process.exitCode = exitCode;

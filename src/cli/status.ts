@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { describePolicy, ExitCode, status, type StatusReport } from '../index.js';
-import { human, type Ctx } from './context.js';
+import { type Ctx } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { backupDirOption, intArg, keepOptions, policyFrom } from './options.js';
 
@@ -58,7 +59,7 @@ export function registerStatus(program: Command): void {
       const cfg = ctx.config({ backupDir: o.backupDir });
       const r = await status(cfg, { maxAgeHours: o.maxAge, policy: policyFrom(o), pg: !o.skipDb });
       // The report is the point of the command: a problem is printed under --quiet too.
-      if (!ctx.g.json && (!ctx.g.quiet || r.problems.length)) print(ctx, r, (l) => process.stdout.write(l + '\n'));
+      if (!ctx.globals.json && (!ctx.globals.quiet || r.problems.length)) print(ctx, r, (l) => process.stdout.write(l + '\n'));
       const leftovers = { ...r.leftovers, items: r.leftovers.items.map((l) => ({ ...l, time: l.time?.toISOString() ?? null })) };
       return { result: { ...r, leftovers }, exitCode: r.problems.length ? ExitCode.PROBLEMS : ExitCode.OK };
     }),

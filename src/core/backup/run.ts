@@ -176,7 +176,7 @@ async function backUp(cfg: ResolvedConfig, log: Logger, opts: BackupOptions, res
     result.artifacts.push(...u.artifacts);
     result.partial = u.partial;
   }
-  if (dbError) throw dbError;
+  if (dbError) throw dbError as Error;
   if (opts.keep && hasPolicy(opts.keep)) {
     const decisions: PruneDecision[] = await prune(dir, opts.keep, log, { justMade: [...result.artifacts.map((a) => a.path), ...(result.usersSet ? [result.usersSet.set] : [])] });
     result.pruned = decisions.filter((d) => !d.keep).map((d) => d.entry.path);

@@ -33,7 +33,7 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
   // Set-aside users go back last: the layout folder that took their name must be gone first.
   const asides = todo.filter((s) => s.aside);
   const rest = todo.filter((s) => !s.aside);
-  const problems = [...todo.filter(isMainDb).flatMap((s) => databaseMoveProblems(root, s.dst, s.src)), ...rollbackProblems(root, j.plan, todo)];
+  const problems = [...todo.filter(isMainDb).flatMap((s) => databaseMoveProblems(root, s.dst, s.src)), ...rollbackProblems(root, j.plan, todo, j.edited.flatMap((e) => (e.backup ? [e.backup] : [])))];
   if (problems.length) {
     throw new ScitexError(`Rollback stopped before moving anything: ${problems[0]}${problems.length > 1 ? ` (${problems.length - 1} more problem(s) after it)` : ''}`, 'Nothing was changed.');
   }
@@ -148,8 +148,8 @@ async function undoStep(root: string, s: Step): Promise<void> {
  * anything in the layout folder that took their name but the migration's own folders, .gitkeep files and
  * entries this rollback moves away (with side files).
  */
-function rollbackProblems(root: string, plan: Plan, todo: Step[]): string[] {
-  const leaving = new Set<string>();
+function rollbackProblems(root: string, plan: Plan, todo: Step[], safetyCopies: string[] = []): string[] {
+  const leaving = new Set<string>(safetyCopies); // the settings' own safety copies are put back first
   for (const s of todo) {
     leaving.add(s.dst);
     if (isMainDb(s)) for (const p of presentSideFiles(path.join(root, s.dst))) leaving.add(path.relative(root, p));
@@ -167,8 +167,9 @@ function rollbackProblems(root: string, plan: Plan, todo: Step[]): string[] {
   }
   const visit = (rel: string, user: string) => {
     const st = fs.lstatSync(path.join(root, rel), { throwIfNoEntry: false });
-    if (!st || leaving.has(rel)) return;
-    if (st.isDirectory() && created.has(rel)) {
+    if (!st || leaving.has(rel) || isBookkeeping(path.join(root, path.dirname(rel)), path.basename(rel))) return;
+    const holdsOurs = safetyCopies.some((b) => b.startsWith(rel + '/'));
+    if (st.isDirectory() && (created.has(rel) || holdsOurs)) {
       for (const n of fs.readdirSync(path.join(root, rel))) visit(`${rel}/${n}`, user);
     } else if (!(path.basename(rel) === '.gitkeep' && st.isFile() && st.size === 0 && created.has(path.dirname(rel)))) {
       problems.push(`${rel} appeared after the migration: user "${user}" cannot get data/${user} back; move it out of data/${user} first.`);
@@ -183,8 +184,12 @@ async function removeCreated(root: string, created: string[]): Promise<void> {
   for (const rel of [...created].sort((a, b) => b.split('/').length - a.split('/').length)) {
     const dir = path.join(root, rel);
     if (!realDirChain(root, rel)) continue; // never through a symlink
+    // Our own bookkeeping (run state, retention policy, the backup directory's lock) goes with the folder.
+    const names = fs.readdirSync(dir);
+    const ours = names.filter((n) => isBookkeeping(dir, n));
     const keep = fs.lstatSync(path.join(dir, '.gitkeep'), { throwIfNoEntry: false });
-    if (keep?.isFile() && keep.size === 0 && fs.readdirSync(dir).length === 1) await fsp.unlink(path.join(dir, '.gitkeep'));
+    const gitkeep = keep?.isFile() && keep.size === 0 ? ['.gitkeep'] : [];
+    if (names.length === ours.length + gitkeep.length) for (const n of [...ours, ...gitkeep]) await fsp.unlink(path.join(dir, n));
     try {
       await fsp.rmdir(dir);
       await fsyncDir(path.dirname(dir));
@@ -193,6 +198,11 @@ async function removeCreated(root: string, created: string[]): Promise<void> {
       // the name back is refused by moveBack with a one-line error.
     }
   }
+}
+
+/** A plain file of scitex-data's own (`.scitex-data…`: run state, retention policy, a lock), not the app's data. */
+function isBookkeeping(dir: string, name: string): boolean {
+  return name.startsWith('.scitex-data') && !!fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile();
 }
 
 /** True when every component of `rel` below `root` is a real directory (no symlink anywhere on the way). */
