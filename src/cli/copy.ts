@@ -15,7 +15,8 @@ import {
   type DestinationResult,
   type OffsiteSettings,
 } from '../index.js';
-import { human, type Ctx } from './context.js';
+import type { Ctx } from './context.js';
+import { human } from './format.js';
 import { run, type Action } from './run.js';
 import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
 
@@ -129,7 +130,7 @@ export const remotePrune = async (ctx: Ctx, o: { destination?: string; keepDaily
     // Deletions are printed under --quiet too (cron mails them), as `prune` does.
     for (const d of decisions) {
       if (d.keep) ctx.say(`keep         ${d.entry.name}  (${d.reasons.join('; ')})`);
-      else if (!ctx.g.json) process.stdout.write(`${(o.dryRun ? 'would delete' : 'deleted').padEnd(12)} ${d.entry.name} at ${store.dest.label}\n`);
+      else ctx.alert(`${(o.dryRun ? 'would delete' : 'deleted').padEnd(12)} ${d.entry.name} at ${store.dest.label}`);
     }
     return { result: { destination: store.dest.label, dryRun: !!o.dryRun, decisions: decisions.map((d) => ({ name: d.entry.name, keep: d.keep, reasons: d.reasons })) } };
   } finally {
