@@ -127,12 +127,22 @@ rgw_data = ${dir}/rgw
     daemon('ceph-mon', ['-i', 'a']);
     const ceph = (args: string[]) => spawnSync('ceph', [...c, '--connect-timeout', '5', ...args], { encoding: 'utf8', timeout: 30_000 });
     await waitFor('ceph-mon', 60_000, () => ceph(['mon', 'stat']).status === 0, `${dir}/log/mon.a.log`);
+    // Under load a ceph client can send its first command before it knows the cluster's fsid and be refused
+    // (EPERM "problem getting command descriptions"): such a command is simply sent again.
+    const cephMust = async (args: string[]): Promise<string> => {
+      for (let attempt = 1; ; attempt++) {
+        const r = ceph(args);
+        if (r.status === 0) return r.stdout;
+        if (attempt === 10) throw new Error(`ceph ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+        await pause(300);
+      }
+    };
     const uuid = crypto.randomUUID();
-    const id = ceph(['osd', 'new', uuid]).stdout.trim();
+    const id = (await cephMust(['osd', 'new', uuid])).trim();
     must('ceph-osd', [...c, '-i', id, '--mkfs', '--osd-uuid', uuid]);
     // Placed in the CRUSH map here, not by the OSD at start: under load its own request could go out before it
     // knew the cluster's fsid, and be refused ("wrong fsid").
-    must('ceph', [...c, 'osd', 'crush', 'add', `osd.${id}`, '1', 'root=default', 'host=localhost']);
+    await cephMust(['osd', 'crush', 'add', `osd.${id}`, '1', 'root=default', 'host=localhost']);
     for (let attempt = 1; ; attempt++) {
       const osd = daemon('ceph-osd', ['-i', id]);
       const up = () => /"num_up_osds":\s*1/.test(ceph(['osd', 'stat', '-f', 'json']).stdout);
@@ -149,7 +159,12 @@ rgw_data = ${dir}/rgw
     const accessKeyId = 'SCITEXTEST' + crypto.randomBytes(5).toString('hex').toUpperCase();
     const secretAccessKey = crypto.randomBytes(20).toString('hex');
     const admin = (args: string[]) => must('radosgw-admin', [...c, ...args]);
-    admin(['user', 'create', '--uid=tester', '--display-name=tester', `--access-key=${accessKeyId}`, `--secret-key=${secretAccessKey}`]);
+    for (let attempt = 1; ; attempt++) {
+      const r = spawnSync('radosgw-admin', [...c, 'user', 'create', '--uid=tester', '--display-name=tester', `--access-key=${accessKeyId}`, `--secret-key=${secretAccessKey}`], { encoding: 'utf8', timeout: 120_000 });
+      if (r.status === 0 || /exists/i.test(r.stderr)) break;
+      if (attempt === 10) throw new Error(`radosgw-admin user create failed: ${r.stderr || r.stdout}`);
+      await pause(300);
+    }
     return {
       endpoint,
       accessKeyId,
@@ -168,6 +183,15 @@ rgw_data = ${dir}/rgw
     };
   } catch (err) {
     await stopAll();
-    throw err;
+    // The logs' tails go into the error: the directory itself is removed, a failed start leaves nothing behind.
+    const tails = ['mon.a', 'osd.0', 'client.rgw'].map((n) => {
+      try {
+        return `--- ${n}.log\n` + fs.readFileSync(path.join(dir, 'log', `${n}.log`), 'utf8').split('\n').slice(-8).join('\n');
+      } catch {
+        return '';
+      }
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}\n${tails.filter(Boolean).join('\n')}`);
   }
 }
