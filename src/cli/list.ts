@@ -4,6 +4,7 @@ import { human } from './format.js';
 import { run } from './run.js';
 import { backupDirOption } from './options.js';
 import { contentsOf } from './ls.js';
+import { destinationOption, remoteList } from './copy.js';
 
 /** `scitex-data list [db|users|all]`: the backups with time, size, kind and checksum status. */
 export function registerList(program: Command): void {
@@ -12,8 +13,11 @@ export function registerList(program: Command): void {
     .description('list the backups with local time, size, kind, checksum status and damaged sets')
     .addArgument(new Argument('[which]', 'db, users or all; or a backup\'s name to show its contents (as `ls`)').default('all'))
     .addOption(backupDirOption())
+    .option('--remote', 'list the copies at an off-site destination instead (as `remote list`)')
+    .addOption(destinationOption())
     .action(
-      run('list', async (ctx, which: string, o: { backupDir?: string }) => {
+      run('list', async (ctx, which: string, o: { backupDir?: string; remote?: boolean; destination?: string }) => {
+        if (o.remote) return remoteList(ctx, o);
         const cfg = ctx.config({ backupDir: o.backupDir });
         if (!['db', 'users', 'all'].includes(which)) return contentsOf(ctx, cfg.backupDir.value, which);
         const all = await listBackups(cfg.backupDir.value);

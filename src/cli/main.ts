@@ -17,6 +17,7 @@ import { registerStatus } from './status.js';
 import { registerLs } from './ls.js';
 import { registerDiff } from './diff.js';
 import { intArg, pythonOption } from './options.js';
+import { registerCopy } from './copy.js';
 
 /** Builds the whole program; exported so tests can compare the README with --help. */
 export function buildProgram(): Command {
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerClean(program);
   registerVerify(program);
   registerDoctor(program);
+  registerCopy(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { type Ctx } from './context.js';
 import { human } from './format.js';
 import { run } from './run.js';
 import { backupDirOption, keepOptions, policyFrom } from './options.js';
+import { destinationOption, remotePrune } from './copy.js';
 
 /** Retention decisions as JSON: name, path, kept or not, and why kept. */
 export const decisionsJson = (ds: PruneDecision[]) => ds.map((d) => ({ name: d.entry.name, path: d.entry.path, series: seriesLabel(d), keep: d.keep, reasons: d.reasons }));
@@ -48,8 +49,11 @@ export function registerPrune(program: Command): void {
   cmd
     .option('--dry-run', 'show what would be deleted, delete nothing')
     .option('-y, --yes', 'do not ask for confirmation')
+    .option('--remote', 'prune the copies at an off-site destination instead (as `remote prune`)')
+    .addOption(destinationOption())
     .action(
-      run('prune', async (ctx, o: Parameters<typeof policyFrom>[0] & { backupDir?: string; dryRun?: boolean; yes?: boolean }) => {
+      run('prune', async (ctx, o: Parameters<typeof policyFrom>[0] & { backupDir?: string; dryRun?: boolean; yes?: boolean; remote?: boolean; destination?: string }) => {
+        if (o.remote) return remotePrune(ctx, o);
         const cfg = ctx.config({ backupDir: o.backupDir });
         const policy = policyFrom(o);
         if (!hasPolicy(policy)) throw new UsageError('No retention rule given.', NO_POLICY_HINT);

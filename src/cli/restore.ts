@@ -5,6 +5,7 @@ import { describeSafety, inspectSet, listBackups, resolveAt, executeDatabaseRest
 import type { Ctx } from './context.js';
 import { run } from './run.js';
 import { backupDirOption, collect, intArg } from './options.js';
+import { fromRemote, remoteRestoreOptions } from './copy.js';
 
 /** `scitex-data restore db|users`: run by hand during an incident. */
 export function registerRestore(program: Command): void {
@@ -18,9 +19,9 @@ export function registerRestore(program: Command): void {
     .option('--jobs <n>', 'parallel pg_restore jobs for custom-format dumps', intArg)
     .option('--allow-unverified', 'restore a backup that has no recorded checksum (legacy backups)')
     .option('--dry-run', 'show what would be restored and kept, change nothing')
-    .option('-y, --yes', 'do not ask; terminate other sessions on the live PostgreSQL database')
-    .action(
-      run('restore db', async (ctx, o: { from?: string; at?: string; backupDir?: string; jobs?: number; allowUnverified?: boolean; dryRun?: boolean; yes?: boolean }) => {
+    .option('-y, --yes', 'do not ask; terminate other sessions on the live PostgreSQL database');
+  remoteRestoreOptions(restore.commands[restore.commands.length - 1]!).action(
+      run('restore db', fromRemote(async (ctx, o: { from?: string; at?: string; backupDir?: string; jobs?: number; allowUnverified?: boolean; dryRun?: boolean; yes?: boolean }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
         const opts = { from: o.from, at: o.at, allowUnverified: o.allowUnverified, jobs: o.jobs };
         const r = await withLock(cfg.root, 'restore db', async () => {
@@ -35,7 +36,7 @@ export function registerRestore(program: Command): void {
         const kept = describeSafety(r);
         if (!r.dryRun) ctx.say(`restored ${r.target} from ${r.backup}${kept ? `; kept ${kept} (remove when no longer needed)` : ''}`);
         return { result: { ...r } };
-      }),
+      })),
     );
   restore
     .command('users')
@@ -47,9 +48,9 @@ export function registerRestore(program: Command): void {
     .option('--to <dir>', 'extract under <dir>/data/users instead of touching live data')
     .addOption(backupDirOption())
     .option('--dry-run', 'list what would change, change nothing')
-    .option('-y, --yes', 'do not ask for confirmation')
-    .action(
-      run('restore users', async (ctx, o: { user?: string[]; path?: string[]; from?: string; at?: string; to?: string; backupDir?: string; dryRun?: boolean; yes?: boolean }) => {
+    .option('-y, --yes', 'do not ask for confirmation');
+  remoteRestoreOptions(restore.commands[restore.commands.length - 1]!).action(
+      run('restore users', fromRemote(async (ctx, o: { user?: string[]; path?: string[]; from?: string; at?: string; to?: string; backupDir?: string; dryRun?: boolean; yes?: boolean }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
         // Sets damaged by other tools (a `find -delete` cleanup) are said first; --at as `list` shows it.
         const at = await damagedSetsFirst(ctx, cfg.root, cfg.backupDir.value, o);
@@ -71,7 +72,7 @@ export function registerRestore(program: Command): void {
         });
         if (!r.dryRun) for (const u of r.users) if (u.unchanged) ctx.say(`${u.username}: unchanged, left as it is (no safety copy)`);
         return { result: { ...r } };
-      }),
+      })),
     );
 }
 

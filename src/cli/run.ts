@@ -22,7 +22,7 @@ function killedBySignal(err: unknown): boolean {
 }
 
 /** Commands whose last run is recorded in the backup directory's state file (for metrics and status). */
-const RECORDED = new Set(['backup', 'prune', 'verify', 'restore db', 'restore users']);
+const RECORDED = new Set(['backup', 'prune', 'verify', 'restore db', 'restore users', 'copy']);
 
 /**
  * After the run: records it (state file) and runs the --on-success/--on-failure hook. A hook that fails is

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode, verify, writeMetrics } from '../index.js';
 import { run } from './run.js';
 import { backupDirOption, intArg } from './options.js';
+import { destinationOption, remoteVerify } from './copy.js';
 
 interface VerifyFlags {
   backups?: boolean;
@@ -14,6 +15,8 @@ interface VerifyFlags {
   strict?: boolean;
   metrics?: string;
   backupDir?: string;
+  remote?: boolean;
+  destination?: string;
 }
 
 /** `scitex-data verify`: prove the layout (and with --backups, the backups) are sound. */
@@ -30,8 +33,11 @@ export function registerVerify(program: Command): void {
     .option('--strict', 'warnings fail too')
     .option('--metrics <file>', 'write the results in the Prometheus textfile format (atomically)')
     .addOption(backupDirOption())
+    .option('--remote', 'check the copies at an off-site destination instead (as `remote verify`; --deep downloads and re-hashes)')
+    .addOption(destinationOption())
     .action(
       run('verify', async (ctx, o: VerifyFlags) => {
+        if (o.remote) return remoteVerify(ctx, [], o);
         const cfg = ctx.config({ backupDir: o.backupDir });
         const r = await verify(cfg, ctx.log, { backups: o.backups, deep: o.deep, maxAgeHours: o.maxAge, skipDb: o.skipDb, fix: o.fix, dryRun: o.dryRun, strict: o.strict });
         const icon = { pass: ctx.c.green('PASS'), warn: ctx.c.yellow('WARN'), fail: ctx.c.red('FAIL') };

@@ -89,7 +89,7 @@ export async function status(cfg: ResolvedConfig, opts: { maxAgeHours: number; p
   }
   const lastRuns = readLastRuns(dir);
   for (const r of lastRuns) {
-    if ((r.command === 'backup' || r.command === 'verify') && r.result !== 'ok') problems.push(`the last ${r.command} ${r.result}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`);
+    if ((r.command === 'backup' || r.command === 'verify' || r.command === 'copy') && r.result !== 'ok') problems.push(`the last ${r.command} ${r.result}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`);
   }
   const given = opts.policy && hasPolicy(opts.policy) ? opts.policy : null;
   const rec = given ? null : recordedPolicy(dir);
