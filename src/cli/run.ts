@@ -30,7 +30,8 @@ const RECORDED = new Set(['backup', 'prune', 'verify', 'restore db', 'restore us
  */
 function finishRun(ctx: Ctx, cur: CurrentRun, started: Date, dryRun: boolean, exitCode: number, message: string, doc: Record<string, unknown>): HookReport[] {
   const finished = new Date();
-  if (RECORDED.has(cur.command) && cur.backupDir && (!dryRun || cur.command === 'verify')) {
+  // A usage error (exit 2) never started: it leaves nothing behind, not even a run record.
+  if (RECORDED.has(cur.command) && cur.backupDir && exitCode !== ExitCode.USAGE && (!dryRun || cur.command === 'verify')) {
     try {
       recordRun(cur.backupDir, cur.command, { result: exitCode === 0 ? 'ok' : 'failed', exitCode, started: started.toISOString(), finished: finished.toISOString(), durationMs: finished.getTime() - started.getTime(), message }, dataDir(cur.root));
     } catch (err) {

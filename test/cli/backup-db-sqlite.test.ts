@@ -106,6 +106,6 @@ describe('SQLite backup and restore', () => {
     const r = cli(['--root', root, 'backup', 'db'], { env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/does not exist/);
-    expect(fs.readdirSync(path.join(root, 'data/db/backups')).filter((n) => !n.startsWith('.scitex-data.lock'))).toEqual(['.gitkeep']); // the directory's lock file stays, like data/'s
+    expect(fs.readdirSync(path.join(root, 'data/db/backups')).filter((n) => !n.startsWith('.scitex-data.lock') && n !== '.scitex-data-state.json')).toEqual(['.gitkeep']); // the directory's lock file stays, like data/'s, and the failed run is recorded for status
   });
 });
