@@ -2,8 +2,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import type { PostgresConfig } from '../core/config.js';
-import { ScitexError } from '../core/errors.js';
+import { ScitexError } from '../errors.js';
 import { runTool, ToolFailure } from './proc.js';
 
 const INSTALL_HINT = 'Install the PostgreSQL client (Debian: apt-get install postgresql-client).';
@@ -15,11 +14,6 @@ export interface PgTarget {
   user: string;
   database: string;
   password?: string;
-}
-
-/** The target for the configured database. */
-export function pgTarget(cfg: PostgresConfig): PgTarget {
-  return { host: cfg.host.value, port: cfg.port.value, user: cfg.user.value, database: cfg.name.value, password: cfg.password.value };
 }
 
 /** `user@host:port/db` for messages; never includes the password. */

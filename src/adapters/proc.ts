@@ -1,5 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { ScitexError } from '../core/errors.js';
+import { ScitexError } from '../errors.js';
 
 /** Outcome of a child process that succeeded. */
 export interface ToolResult {

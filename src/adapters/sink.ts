@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { ScitexError } from '../core/errors.js';
+import { ScitexError } from '../errors.js';
 
 /** Compression of user archives. */
 export type Compression = 'gzip' | 'zstd' | 'none';

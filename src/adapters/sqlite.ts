@@ -2,8 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ScitexError } from '../core/errors.js';
-import { sideFilePaths } from '../core/sqliterules.js';
+import { ScitexError } from '../errors.js';
+
+/** SQLite side files that belong to a database and move with it. */
+export const SQLITE_SIDE_SUFFIXES = ['-wal', '-shm', '-journal'] as const;
+
+/** The side-file paths of a database, whether or not they exist. */
+export function sideFilePaths(db: string): string[] {
+  return SQLITE_SIDE_SUFFIXES.map((s) => db + s);
+}
+
 
 /** Opens a database read-only, failing clearly when it is missing or not SQLite. */
 export function openReadOnly(file: string): Database.Database {

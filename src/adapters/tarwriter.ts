@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CHUNK, openSink, type Compression, type Sink } from './sink.js';
-import { ScitexError } from '../core/errors.js';
+import { ScitexError } from '../errors.js';
 import type { WalkEntry } from './walk.js';
 
 export type { Compression } from './sink.js';

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 
 /** One filesystem entry of a user tree, as lstat saw it; compact, since trees hold 100,000s of files. */
 export interface WalkEntry {

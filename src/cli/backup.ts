@@ -1,6 +1,6 @@
 import { Argument, Option, type Command } from 'commander';
 import { hasPolicy, runBackup, type Compression, type DumpFormat } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, collect, intArg, keepOptions, policyFrom } from './options.js';
 import { decisionsJson, printDecisions } from './prune.js';
 

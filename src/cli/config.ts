@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describeConfig, type Sourced } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 
 /** `scitex-data config`: print the resolved configuration with its sources, password masked. */
 export function registerConfig(program: Command): void {
@@ -14,6 +14,8 @@ export function registerConfig(program: Command): void {
         const d = describeConfig(cfg);
         const from = (s: Sourced<unknown>) => ctx.c.dim(`(${s.source}${s.variable ? ' ' + s.variable : ''})`);
         ctx.say(`root         ${cfg.root}`);
+        const st = cfg.settings;
+        ctx.say(st.source === 'python' ? `settings     ${st.module}, evaluated by python: ${st.python} (uid ${st.uid})` : `settings     ${st.module}, emulated: ${st.reason}`);
         ctx.say(`env          ${cfg.env.value} ${from(cfg.env)}`);
         const db = cfg.database;
         if (db.kind === 'sqlite') {

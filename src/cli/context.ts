@@ -9,6 +9,7 @@ import { resolveConfig, UsageError, type AppEnv, type Logger, type Progress, typ
 export interface GlobalOptions {
   root: string;
   env?: AppEnv;
+  python?: string;
   json: boolean;
   quiet: boolean;
   color: boolean;
@@ -34,7 +35,7 @@ const noProgress: Progress = { tick() {}, done() {} };
 /** Builds the context from a command's merged options. */
 export function makeContext(cmd: Command): Ctx {
   const o = cmd.optsWithGlobals() as GlobalOptions & { color?: boolean };
-  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug };
+  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, python: o.python, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug };
   const useColor = g.color && !process.env.NO_COLOR && !!process.stdout.isTTY && !g.json;
   const c = new Chalk({ level: useColor ? 1 : 0 });
   const showProgress = !g.quiet && !g.json && !!process.stderr.isTTY;
@@ -87,7 +88,7 @@ export function makeContext(cmd: Command): Ctx {
     say: (line) => log.info(line),
     config(extra) {
       if (cached && !extra) return cached;
-      cached = resolveConfig(g.root, { env: g.env, backupDir: extra?.backupDir }, process.env);
+      cached = resolveConfig(g.root, { env: g.env, python: g.python, backupDir: extra?.backupDir }, process.env);
       for (const w of cached.warnings) log.warn(w);
       return cached;
     },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { init } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 
 /** `scitex-data init`: create the layout. */
 export function registerInit(program: Command): void {

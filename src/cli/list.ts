@@ -1,7 +1,7 @@
 import { Argument, type Command } from 'commander';
 import { listBackups } from '../index.js';
 import { human } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption } from './options.js';
 
 /** `scitex-data list [db|users|all]`: the backups with time, size, kind and checksum status. */

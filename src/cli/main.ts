@@ -1,7 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { asScitexError, ExitCode, VERSION } from '../index.js';
-import type { Ctx } from './context.js';
-import { makeContext } from './context.js';
+import { ExitCode, VERSION } from '../index.js';
 import { registerInit } from './init.js';
 import { registerConfig } from './config.js';
 import { registerBackup } from './backup.js';
@@ -10,31 +8,7 @@ import { registerPrune } from './prune.js';
 import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
 import { registerMigrate } from './migrate.js';
-
-/** A command's action: returns the JSON-able result (printed with --json) and an exit code. */
-export type Action = (ctx: Ctx, ...args: any[]) => Promise<{ result: Record<string, unknown>; exitCode?: number }>;
-
-/** Wraps an action with the shared error handling and --json output. */
-export function run(name: string, action: Action) {
-  return async (...args: any[]) => {
-    const cmd = args[args.length - 1] as Command;
-    const ctx = makeContext(cmd);
-    try {
-      const { result, exitCode = ExitCode.OK } = await action(ctx, ...args);
-      if (ctx.g.json) process.stdout.write(JSON.stringify({ ok: exitCode === ExitCode.OK, command: name, exitCode, ...result, warnings: ctx.warnings }, null, 2) + '\n');
-      process.exitCode = exitCode;
-    } catch (err) {
-      const e = asScitexError(err);
-      if (ctx.g.json) {
-        process.stdout.write(JSON.stringify({ ok: false, command: name, exitCode: e.exitCode, error: { message: e.message, hint: e.hint }, warnings: ctx.warnings }, null, 2) + '\n');
-      } else {
-        process.stderr.write(`${ctx.c.red('error:')} ${e.message}${e.hint ? ' ' + e.hint : ''}\n`);
-      }
-      if (ctx.g.debug) process.stderr.write(((e.cause as Error | undefined)?.stack ?? e.stack ?? '') + '\n');
-      process.exitCode = e.exitCode;
-    }
-  };
-}
+import { pythonOption } from './options.js';
 
 /** Builds the whole program; exported so tests can compare the README with --help. */
 export function buildProgram(): Command {
@@ -43,6 +17,7 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .option('--root <dir>', 'project root that contains data/', '.')
     .addOption(new Option('--env <env>', 'app environment (default from SCITEX_CLOUD_ENV)').choices(['dev', 'prod']))
+    .addOption(pythonOption())
     .option('--json', 'print one JSON document on stdout, nothing else there')
     .option('-q, --quiet', 'print nothing on success')
     .option('--no-color', 'no colours (also NO_COLOR, or when stdout is not a terminal)')

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ExitCode, layoutChecks, migrationState, planMigration, rollbackMigration, runMigration, ScitexError, UsageError, withLock, type Plan } from '../index.js';
 import type { Ctx } from './context.js';
 import { human } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { collect } from './options.js';
 
 interface MigrateFlags {

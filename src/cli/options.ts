@@ -14,6 +14,10 @@ export const collect = (value: string, prev: string[] = []): string[] => [...pre
 /** --backup-dir, shared by every command that reads or writes backups. */
 export const backupDirOption = () => new Option('--backup-dir <dir>', 'backup directory (default data/db/backups, or $SCITEX_DATA_BACKUP_DIR)');
 
+/** --python, global: the interpreter that evaluates the app's settings (a missing path forces the emulation). */
+export const pythonOption = () =>
+  new Option('--python <path>', "Python that evaluates the app's settings (default $SCITEX_DATA_PYTHON, .venv/bin/python, python3)");
+
 /** The --keep-* retention flags. */
 export const keepOptions = () => [
   new Option('--keep-daily <n>', 'keep the newest backup of each of the last N days').argParser(intArg),

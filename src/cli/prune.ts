@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { hasPolicy, prune, UsageError, withLock, type PruneDecision } from '../index.js';
 import type { Ctx } from './context.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, keepOptions, policyFrom } from './options.js';
 
 /** Retention decisions as JSON: name, path, kept or not, and why kept. */

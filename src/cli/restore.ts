@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describeSafety, restoreDatabase, restoreUsers, withLock } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, collect, intArg } from './options.js';
 
 /** `scitex-data restore db|users`: run by hand during an incident. */

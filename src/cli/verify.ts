@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, verify, writeMetrics } from '../index.js';
-import { run } from './main.js';
+import { run } from './run.js';
 import { backupDirOption, intArg } from './options.js';
 
 interface VerifyFlags {

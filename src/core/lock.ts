@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { LockedError, ScitexError } from './errors.js';
-import { dataDir } from './layout.js';
-import { PlantedLinkError } from './nofollow.js';
+import { LockedError, ScitexError } from '../errors.js';
+import { dataDir } from './layout/paths.js';
+import { PlantedLinkError } from './fs/nofollow.js';
 
 /** A held lock; release() is optional since the kernel releases it when the process dies. */
 export interface Lock {

@@ -13,13 +13,3 @@ export interface Logger {
   /** True when progress() draws something: callers may then spend a little work on exact totals. */
   showsProgress?: boolean;
 }
-
-const noProgress: Progress = { tick() {}, done() {} };
-
-/** A logger that drops everything: for library users and tests that do not care. */
-export const silentLogger: Logger = {
-  info() {},
-  warn() {},
-  debug() {},
-  progress: () => noProgress,
-};

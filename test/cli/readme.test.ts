@@ -17,7 +17,7 @@ describe('README', () => {
     const head = readme.split('\n').slice(0, 30).join('\n');
     expect(head).toContain('npm ci && npm run demo');
     expect(head).toContain('npm test');
-    const src = fs.readFileSync(path.join(repo, 'src/core/errors.ts'), 'utf8');
+    const src = fs.readFileSync(path.join(repo, 'src/errors.ts'), 'utf8');
     const codes = [...src.matchAll(/^\s+([A-Z]+): (\d),$/gm)].map((m) => m[2]);
     expect(codes).toEqual(['0', '1', '2', '3', '4']);
     for (const c of codes) expect(readme).toMatch(new RegExp(`^\\| ${c} \\|`, 'm'));

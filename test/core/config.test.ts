@@ -22,7 +22,8 @@ describe('configuration as the app sees it', () => {
     expect(resolveConfig(root, {}, { SCITEX_CLOUD_ENV: 'prod' }).env.value).toBe('dev');
     expect(resolveConfig(root, { env: 'prod' }, { SCITEX_CLOUD_ENV: 'development' }).env).toEqual({ value: 'prod', source: 'flag' });
     const p = resolveConfig(root, { env: 'prod' }, {}).database;
-    expect(p.kind === 'postgres' && p.password.value).toBeUndefined();
+    // The app's built-in prod credentials carry its placeholder password.
+    expect(p.kind === 'postgres' && p.password.value).toBe('CHANGE_THIS_IN_PRODUCTION');
   });
   it('reads a symlinked .env with export lines; the environment wins; garbage lines warn', () => {
     root = tempDir();

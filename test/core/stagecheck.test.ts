@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Member } from '../../src/adapters/tarreader.js';
 import { StrictTarScanner } from '../../src/adapters/tarstrict.js';
-import { checkStaged } from '../../src/core/stagecheck.js';
+import { checkStaged } from '../../src/core/restore/stagecheck.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { makeUser } from '../helpers/tree.js';
 

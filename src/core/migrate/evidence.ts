@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pgConnect, pgTarget } from '../../adapters/postgres.js';
+import { pgConnect } from '../../adapters/postgres.js';
+import { pgTarget } from '../config/index.js';
 import { authUsernames } from '../../adapters/sqlite.js';
-import type { ResolvedConfig } from '../config.js';
-import { dataDir } from '../layout.js';
-import { isSqliteFileName } from '../sqliterules.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { dataDir } from '../layout/index.js';
+import { isSqliteFileName } from '../sqlite/rules.js';
 
 /** Usernames from every auth_user table we can read: the old tree's SQLite files, and PostgreSQL if configured. */
 export async function databaseUsernames(cfg: ResolvedConfig, usePostgres: boolean, warnings: string[]): Promise<Set<string>> {
@@ -41,21 +42,6 @@ export async function databaseUsernames(cfg: ResolvedConfig, usePostgres: boolea
 /** True when a directory carries a workspace_info.json (at its top or in proj/, the layouts that existed). */
 export function hasWorkspaceInfo(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'workspace_info.json')) || fs.existsSync(path.join(dir, 'proj', 'workspace_info.json'));
-}
-
-/** The `username` recorded in a directory's workspace_info.json (top or proj/), or undefined when none is readable. */
-export function workspaceUsername(dir: string): string | undefined {
-  for (const f of [path.join(dir, 'workspace_info.json'), path.join(dir, 'proj', 'workspace_info.json')]) {
-    try {
-      const st = fs.lstatSync(f);
-      if (!st.isFile() || st.size > 1 << 20) continue; // a FIFO or a huge file planted there is no evidence
-      const name = (JSON.parse(fs.readFileSync(f, 'utf8')) as { username?: unknown }).username;
-      if (typeof name === 'string') return name;
-    } catch {
-      /* absent or unreadable: no evidence */
-    }
-  }
-  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ScitexError } from '../errors.js';
-import { dataDir } from '../layout.js';
+import { ScitexError } from '../../errors.js';
+import { dataDir } from '../layout/index.js';
 import type { Plan } from './types.js';
 
 /** A record of the journal (one JSON object per line). */

@@ -4,8 +4,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { walkTree } from '../../adapters/walk.js';
-import { ScitexError } from '../errors.js';
-import { fsyncDir, partialName, sha256File } from '../fsafe.js';
+import { ScitexError } from '../../errors.js';
+import { fsyncDir, partialName } from '../fs/atomic.js';
+import { sha256File } from '../fs/hash.js';
 
 const run = promisify(execFile);
 const madeDirs = new Set<string>();

@@ -1,15 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { walkTree } from '../../adapters/walk.js';
-import type { ResolvedConfig } from '../config.js';
-import { sha256File } from '../fsafe.js';
-import { hasDataBlock, readGitignore, withDataBlock } from '../gitignore.js';
-import { describeLayoutMkdir } from '../init.js';
-import { dataDir, LAYOUT_DIRS, usernameProblem } from '../layout.js';
-import { databaseMoveProblems, isSideFileName, isSqliteFileName, SQLITE_SIDE_SUFFIXES } from '../sqliterules.js';
-import { isTimestampedArchive } from '../oldlayout.js';
-import { lineDiff, rewriteSettings, settingsFiles } from '../settings.js';
-import { databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeSystem, looksLikeWorkspace, workspaceUsername } from './evidence.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { sha256File } from '../fs/hash.js';
+import { hasDataBlock, readGitignore, withDataBlock, describeLayoutMkdir, dataDir, LAYOUT_DIRS, usernameProblem, isTimestampedArchive, lineDiff, rewriteSettings, settingsFiles, workspaceUsername } from '../layout/index.js';
+import { databaseMoveProblems, isSideFileName, isSqliteFileName } from '../sqlite/rules.js';
+import { SQLITE_SIDE_SUFFIXES } from '../../adapters/sqlite.js';
+import { databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeSystem, looksLikeWorkspace } from './evidence.js';
 import type { ClassifyOptions, Plan, Step } from './types.js';
 
 const SYSTEM_NAMES = new Set(['backups', 'migrations_backup', 'ssh_keys', 'anonymous', 'visitor']);

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
-import { ScitexError } from '../errors.js';
-import { fsyncDir, timestamp } from '../fsafe.js';
-import { dataDir } from '../layout.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { ScitexError } from '../../errors.js';
+import { fsyncDir } from '../fs/atomic.js';
+import { timestamp } from '../time.js';
+import { dataDir } from '../layout/index.js';
 import type { Logger } from '../logger.js';
-import { databaseMoveProblems, databaseOf, familyMoves, isSideFileName, presentSideFiles } from '../sqliterules.js';
+import { databaseMoveProblems, databaseOf, familyMoves, isSideFileName, presentSideFiles } from '../sqlite/rules.js';
 import { Journal, journalPath, readJournal } from './journal.js';
 import { moveEntry } from './move.js';
 import type { Plan, Step } from './types.js';

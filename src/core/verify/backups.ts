@@ -3,13 +3,10 @@ import path from 'node:path';
 import { runTool } from '../../adapters/proc.js';
 import { checkDatabase } from '../../adapters/sqlite.js';
 import { scanArchive } from '../../adapters/tarreader.js';
-import { memberChecker } from '../archivecheck.js';
-import { databaseSeries } from '../backupdb.js';
-import { listBackups, recordedChecksum, type BackupEntry } from '../catalog.js';
-import type { ResolvedConfig } from '../config.js';
-import { parseSha256sumLine, sha256File } from '../fsafe.js';
-import { FUTURE_TOLERANCE_MS } from '../retention.js';
-import { readManifest } from '../userset.js';
+import { memberChecker } from '../restore/index.js';
+import { databaseSeries, listBackups, recordedChecksum, type BackupEntry, FUTURE_TOLERANCE_MS, readManifest } from '../catalog/index.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { parseSha256sumLine, sha256File } from '../fs/hash.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 
 /** Options of the backup checks. */

@@ -1,5 +1,5 @@
-import type { ResolvedConfig } from '../config.js';
-import { writeFileAtomic } from '../fsafe.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../logger.js';
 import { backupChecks } from './backups.js';
 import { deepChecks, postgresCheck } from './deep.js';

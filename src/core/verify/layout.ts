@@ -1,14 +1,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
-import { gitignoreViolations, readGitignore, withDataBlockLast } from '../gitignore.js';
-import { writeGitignore } from '../init.js';
-import { APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir } from '../layout.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { gitignoreViolations, readGitignore, withDataBlockLast, writeGitignore, APP_ENTRIES, dataDir, LAYOUT_DIRS, usernameProblem, usersDir, findOldLayout, findOldSettings, LEGACY_WORK_DIR_NAME, WORK_DIR_NAME } from '../layout/index.js';
 import { appDirCheck, backupPermissionChecks } from './permissions.js';
-import { findOldLayout } from '../oldlayout.js';
-import { findOldSettings } from '../settings.js';
-import { LEGACY_WORK_DIR_NAME, WORK_DIR_NAME } from '../backupusers.js';
 import { checkDatabase } from '../../adapters/sqlite.js';
 import { fail, pass, some, warn, type Check } from './types.js';
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config.js';
-import { APP_DIRS, BACKUP_DIRS, dataDir } from '../layout.js';
-import { ensurePrivateDirSync, openDirNoFollow } from '../nofollow.js';
-import { isSqliteFileName, isSideFileName } from '../sqliterules.js';
+import type { ResolvedConfig } from '../config/index.js';
+import { APP_DIRS, BACKUP_DIRS, dataDir } from '../layout/index.js';
+import { ensurePrivateDirSync, openDirNoFollow } from '../fs/nofollow.js';
+import { isSqliteFileName, isSideFileName } from '../sqlite/rules.js';
 import { fail, pass, some, type Check } from './types.js';
 
 /** Who must be able to use a directory, and for what (x: traverse, wx: create and delete inside). */

@@ -1,0 +1,4 @@
+// Filesystem safety every room shares: atomic writes and partial names, no-follow opens, hashing.
+export * from './atomic.js';
+export * from './nofollow.js';
+export * from './hash.js';

@@ -1,0 +1,4 @@
+// The migrate room: from the old layout to the new one, once, journaled, with --rollback. Its only door.
+export * from './types.js';
+export * from './plan.js';
+export * from './run.js';
