@@ -39,7 +39,7 @@ export interface UsersBackupResult {
 }
 
 /** Default compression levels: chosen by `npm run bench` for speed at a size close to gzip -6. */
-export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 4, zstd: 3, none: 0 };
+export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 5, zstd: 3, none: 0 };
 
 /** The user directories under data/users: validated names; anything else is reported, not archived. */
 export async function listUserDirs(root: string, log: Logger): Promise<string[]> {
