@@ -53,6 +53,7 @@ export function openSink(file: string, compression: Compression, level: number):
   let size = 0;
   let failure: unknown;
   let currentLevel = level;
+  let closed = false;
   const free: Buffer[] = [];
   const queue: Promise<void>[] = [];
   // Output order: each block's write waits for the previous one; compression runs ahead in parallel.
@@ -99,13 +100,14 @@ export function openSink(file: string, compression: Compression, level: number):
         await chain;
         if (zstd) {
           await zstd.end();
-          fs.closeSync(fd);
           return await hashFile(file);
         }
         return { size, sha256: hash.digest('hex') };
       } finally {
-        if (!zstd) fs.closeSync(fd);
-        else zstd.kill();
+        zstd?.kill();
+        // end() runs again after a failure: the number must never be closed twice (another archive may reuse it).
+        if (!closed) fs.closeSync(fd);
+        closed = true;
       }
     },
   };
