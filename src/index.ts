@@ -12,4 +12,7 @@ export * from './core/backup/index.js';
 export * from './core/restore/index.js';
 export * from './core/verify/index.js';
 export * from './core/migrate/index.js';
+export * from './core/doctor/index.js';
 export { layoutChecks } from './core/verify/layout.js';
+export * from './core/offsite/index.js';
+export * from './core/status/index.js';

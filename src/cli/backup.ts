@@ -3,6 +3,7 @@ import { hasPolicy, runBackup, type Compression, type DumpFormat } from '../inde
 import { run } from './run.js';
 import { backupDirOption, collect, intArg, keepOptions, policyFrom } from './options.js';
 import { decisionsJson, printDecisions } from './prune.js';
+import { reportCopies, settingsFor } from './copy.js';
 
 interface BackupFlags {
   format: DumpFormat;
@@ -14,6 +15,8 @@ interface BackupFlags {
   keepWeekly?: number;
   keepMonthly?: number;
   dryRun?: boolean;
+  copy: boolean;
+  encryptTo?: string[];
 }
 
 /** `scitex-data backup [db|users|all]`: the nightly job. */
@@ -28,6 +31,8 @@ export function registerBackup(program: Command): void {
     .addOption(new Option('--compression <kind>', 'user archive compression').choices(['gzip', 'zstd', 'none']).default('gzip'))
     .addOption(new Option('--level <n>', 'compression level (gzip 1-9, zstd 1-19)').argParser(intArg));
   for (const o of keepOptions()) cmd.addOption(o);
+  cmd.option('--no-copy', 'do not copy to the off-site destinations ($SCITEX_DATA_REMOTE…)');
+  cmd.option('--encrypt-to <age1...>', 'encrypt the off-site copies to this age public key (repeatable; also $SCITEX_DATA_ENCRYPT_TO)', collect);
   cmd.option('--dry-run', 'show what would be backed up, write nothing').action(
     run('backup', async (ctx, target: 'db' | 'users' | 'all', o: BackupFlags) => {
       const cfg = ctx.config({ backupDir: o.backupDir });
@@ -41,11 +46,13 @@ export function registerBackup(program: Command): void {
         level: o.level,
         keep: hasPolicy(keep) ? keep : undefined,
         dryRun: o.dryRun,
+        offsite: o.copy ? settingsFor(o.encryptTo, false) : undefined,
       });
       if (r.dryRun) for (const p of r.plan) ctx.say(`would run: ${p}`);
       printDecisions(ctx, r.retention, 'deleted');
       if (r.partial) ctx.log.warn('The user set is PARTIAL: some files changed while they were read (exit 3). Re-run when the app is quieter.');
-      return { result: { dryRun: r.dryRun, plan: r.plan, artifacts: r.artifacts, set: r.usersSet?.set ?? null, partial: r.partial, pruned: r.pruned, retention: decisionsJson(r.retention) }, exitCode: r.exitCode };
+      reportCopies(ctx, r.copies);
+      return { result: { dryRun: r.dryRun, plan: r.plan, artifacts: r.artifacts, set: r.usersSet?.set ?? null, partial: r.partial, pruned: r.pruned, retention: decisionsJson(r.retention), copies: r.copies }, exitCode: r.exitCode };
     }),
   );
 }

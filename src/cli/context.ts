@@ -1,9 +1,9 @@
 import readline from 'node:readline/promises';
 import { Chalk, type ChalkInstance } from 'chalk';
-import { createRequire } from 'node:module';
-import type cliProgressType from 'cli-progress';
 import type { Command } from 'commander';
 import { resolveConfig, UsageError, type AppEnv, type Logger, type Progress, type ResolvedConfig } from '../index.js';
+import { barShown } from './terminal.js';
+import { progressBar } from './progress.js';
 
 /** Options every command accepts (set before or after the command name). */
 export interface GlobalOptions {
@@ -14,15 +14,23 @@ export interface GlobalOptions {
   quiet: boolean;
   color: boolean;
   debug: boolean;
+  onFailure?: string;
+  onSuccess?: string;
+  hookTimeout?: number;
 }
 
 /** What a command action gets: options, a logger wired to the terminal, and output helpers. */
 export interface Ctx {
-  g: GlobalOptions;
+  globals: GlobalOptions;
   log: Logger;
+  /** Colours for stdout (none when stdout is not a terminal). */
   c: ChalkInstance;
+  /** Colours for stderr (none when stderr is not a terminal). */
+  ce: ChalkInstance;
   /** A human line on stdout (silent with --json or --quiet). */
-  say(line: string): void;
+  say: (line: string) => void;
+  /** A line about a failure on stdout: printed under --quiet too (cron mails it), silent only with --json. */
+  alert: (line: string) => void;
   /** Resolves configuration, printing its warnings once. */
   config(extra?: { backupDir?: string }): ResolvedConfig;
   /** Asks for confirmation on a terminal; refuses (exit 2) without --yes elsewhere. */
@@ -34,58 +42,41 @@ const noProgress: Progress = { tick() {}, done() {} };
 
 /** Builds the context from a command's merged options. */
 export function makeContext(cmd: Command): Ctx {
-  const o = cmd.optsWithGlobals() as GlobalOptions & { color?: boolean };
-  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, python: o.python, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug };
-  const useColor = g.color && !process.env.NO_COLOR && !!process.stdout.isTTY && !g.json;
-  const c = new Chalk({ level: useColor ? 1 : 0 });
+  const o = cmd.optsWithGlobals<GlobalOptions & { color?: boolean }>();
+  const g: GlobalOptions = { root: o.root ?? '.', env: o.env, python: o.python, json: !!o.json, quiet: !!o.quiet, color: o.color !== false, debug: !!o.debug, onFailure: o.onFailure, onSuccess: o.onSuccess, hookTimeout: o.hookTimeout };
+  // Each stream is coloured only when it is itself a terminal: a file or pipe never gets escapes.
+  const colours = (s: NodeJS.WriteStream) => new Chalk({ level: g.color && !process.env.NO_COLOR && !!s.isTTY && !g.json ? 1 : 0 });
+  const c = colours(process.stdout);
+  const ce = colours(process.stderr);
+  // A line written while a bar is drawn on the same terminal first clears the bar's line.
+  const clearBar = (s: NodeJS.WriteStream) => (barShown() && s.isTTY ? '\r\x1b[2K' : '');
   const showProgress = !g.quiet && !g.json && !!process.stderr.isTTY;
   const warnings: string[] = [];
   const log: Logger = {
     showsProgress: showProgress,
     info: (m) => {
-      if (!g.quiet && !g.json) process.stdout.write(m + '\n');
+      if (!g.quiet && !g.json) process.stdout.write(clearBar(process.stdout) + m + '\n');
     },
     warn: (m) => {
       warnings.push(m);
-      if (!g.json) process.stderr.write(c.yellow('warning: ') + m + '\n');
+      if (!g.json) process.stderr.write(clearBar(process.stderr) + ce.yellow('warning: ') + m + '\n');
     },
     debug: (m) => {
-      if (g.debug) process.stderr.write(c.dim('debug: ' + m) + '\n');
+      if (g.debug) process.stderr.write(clearBar(process.stderr) + ce.dim('debug: ' + m) + '\n');
     },
-    progress: (label, totalBytes, totalFiles) => {
-      if (!showProgress) return noProgress;
-      // Loaded only when a bar is shown (a terminal), keeping cron and --json runs light.
-      const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
-      const bar = new cliProgress.SingleBar(
-        { format: `${label} [{bar}] {percentage}% | {done}/{size} | {files} files | {rate}/s | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, stream: process.stderr },
-        cliProgress.Presets.shades_classic,
-      );
-      let bytes = 0;
-      let files = 0;
-      const started = Date.now();
-      const payload = () => ({ done: human(bytes), size: human(totalBytes), files: totalFiles ? `${files}/${totalFiles}` : String(files), rate: human(bytes / Math.max(0.001, (Date.now() - started) / 1000)) });
-      // Without a byte total (e.g. migrate's renames) the bar follows the count of items instead.
-      const byFiles = totalBytes === 0 && !!totalFiles;
-      bar.start(Math.max(1, byFiles ? totalFiles! : totalBytes), 0, payload());
-      return {
-        tick(b, f = 0) {
-          bytes += b;
-          files += f;
-          bar.update(byFiles ? Math.min(files, totalFiles!) : Math.min(bytes, totalBytes), payload());
-        },
-        done() {
-          bar.stop();
-        },
-      };
-    },
+    progress: (label, totalBytes, totalFiles) => (showProgress ? progressBar(label, totalBytes, totalFiles) : noProgress),
   };
   let cached: ResolvedConfig | undefined;
   return {
-    g,
+    globals: g,
     log,
     c,
+    ce,
     warnings,
     say: (line) => log.info(line),
+    alert: (line) => {
+      if (!g.json) process.stdout.write(clearBar(process.stdout) + line + '\n');
+    },
     config(extra) {
       if (cached && !extra) return cached;
       cached = resolveConfig(g.root, { env: g.env, python: g.python, backupDir: extra?.backupDir }, process.env);
@@ -98,6 +89,8 @@ export function makeContext(cmd: Command): Ctx {
         throw new UsageError(`Refusing to ${whatFor} without confirmation: standard input is not a terminal.`, 'Re-run with --yes (or first with --dry-run to see the plan).');
       }
       const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+      // Ctrl-C at the prompt (the terminal is in raw mode, so no signal is sent): stop like any Ctrl-C.
+      rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
       try {
         const answer = await rl.question(`${question} [y/N] `);
         return /^y(es)?$/i.test(answer.trim());
@@ -108,13 +101,3 @@ export function makeContext(cmd: Command): Ctx {
   };
 }
 
-/** Bytes as a short human figure (KiB, MiB, GiB). */
-export function human(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}

@@ -10,7 +10,7 @@ export function registerInit(program: Command): void {
     .option('--dry-run', 'show what would be created, change nothing')
     .action(
       run('init', async (ctx, opts: { dryRun?: boolean }) => {
-        const r = await init(ctx.g.root, ctx.log, { dryRun: opts.dryRun });
+        const r = await init(ctx.globals.root, ctx.log, { dryRun: opts.dryRun });
         const verb = r.dryRun ? 'would' : 'did';
         // Every directory, mode and owner change is listed: the app runs as its own user and relies on them.
         for (const c of r.changes) ctx.say(`${ctx.c.green(verb)} ${c}`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, layoutChecks, migrationState, planMigration, rollbackMigration, runMigration, ScitexError, UsageError, withLock, type Plan } from '../index.js';
 import type { Ctx } from './context.js';
-import { human } from './context.js';
+import { human } from './format.js';
 import { run } from './run.js';
 import { collect } from './options.js';
 
@@ -101,7 +101,7 @@ export function registerMigrate(program: Command): void {
           const checks = await layoutChecks(cfg);
           for (const c of checks) ctx.say(`${c.status.toUpperCase().padEnd(4)}  ${c.name}  ${c.found}`);
           const failed = checks.filter((c) => c.status === 'fail');
-          return { result: { dryRun: false, plan, ...r, checks: checks.map(({ fix, ...c }) => c) }, exitCode: failed.length ? ExitCode.PROBLEMS : ExitCode.OK };
+          return { result: { dryRun: false, plan, ...r, checks: checks.map(({ fix: _fix, ...c }) => c) }, exitCode: failed.length ? ExitCode.PROBLEMS : ExitCode.OK };
         });
       }),
     );

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ExitCode, verify, writeMetrics } from '../index.js';
 import { run } from './run.js';
 import { backupDirOption, intArg } from './options.js';
+import { destinationOption, remoteVerify } from './copy.js';
 
 interface VerifyFlags {
   backups?: boolean;
@@ -14,6 +15,8 @@ interface VerifyFlags {
   strict?: boolean;
   metrics?: string;
   backupDir?: string;
+  remote?: boolean;
+  destination?: string;
 }
 
 /** `scitex-data verify`: prove the layout (and with --backups, the backups) are sound. */
@@ -30,19 +33,25 @@ export function registerVerify(program: Command): void {
     .option('--strict', 'warnings fail too')
     .option('--metrics <file>', 'write the results in the Prometheus textfile format (atomically)')
     .addOption(backupDirOption())
+    .option('--remote', 'check the copies at an off-site destination instead (as `remote verify`; --deep downloads and re-hashes)')
+    .addOption(destinationOption())
     .action(
       run('verify', async (ctx, o: VerifyFlags) => {
+        if (o.remote) return remoteVerify(ctx, [], o);
         const cfg = ctx.config({ backupDir: o.backupDir });
         const r = await verify(cfg, ctx.log, { backups: o.backups, deep: o.deep, maxAgeHours: o.maxAge, skipDb: o.skipDb, fix: o.fix, dryRun: o.dryRun, strict: o.strict });
         const icon = { pass: ctx.c.green('PASS'), warn: ctx.c.yellow('WARN'), fail: ctx.c.red('FAIL') };
         const width = Math.max(...r.checks.map((c) => c.name.length));
+        // Quiet on success, never on failure: a failing run prints what did not pass (cron mails it).
+        const problem = r.ok ? ctx.say : ctx.alert;
         for (const c of r.checks) {
-          ctx.say(`${icon[c.status]}  ${c.name.padEnd(width)}  ${c.found}`);
-          if (c.status !== 'pass' && c.hint) ctx.say(`      ${' '.repeat(width)}  ${ctx.c.dim('→ ' + c.hint)}`);
+          const out = c.status === 'pass' ? ctx.say : problem;
+          out(`${icon[c.status]}  ${c.name.padEnd(width)}  ${c.found}`);
+          if (c.status !== 'pass' && c.hint) out(`      ${' '.repeat(width)}  ${ctx.c.dim('→ ' + c.hint)}`);
         }
         for (const rep of r.repairs) ctx.say(`${o.dryRun ? 'would repair' : 'repaired'}: ${rep}`);
-        ctx.say(`${r.checks.length} checks: ${r.checks.length - r.failed - r.warned} passed, ${r.warned} warned, ${r.failed} failed`);
-        if (o.metrics) await writeMetrics(path.resolve(o.metrics), r);
+        problem(`${r.checks.length} checks: ${r.checks.length - r.failed - r.warned} passed, ${r.warned} warned, ${r.failed} failed`);
+        if (o.metrics) await writeMetrics(path.resolve(o.metrics), r, cfg);
         const checks = r.checks.map(({ fix, ...c }) => ({ ...c, fixable: !!fix }));
         return { result: { checks, repairs: r.repairs, failed: r.failed, warned: r.warned }, exitCode: r.ok ? ExitCode.OK : ExitCode.PROBLEMS };
       }),

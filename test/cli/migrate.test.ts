@@ -43,7 +43,7 @@ function assertMigrated(root: string): void {
     expected[to] = to.startsWith('data/db/backups/') && !to.endsWith('.gitkeep') ? v.replace(/^file \d+/, 'file 600') : v;
   }
   for (const [rel, v] of Object.entries(expected)) expect([rel, after[rel]]).toEqual([rel, v]);
-  const ours = /^(data\/db\/(sqlite|backups|migrations_archive)\/\.gitkeep|data\/users\/\.gitkeep|data\/\.scitex-data.*|config\/settings\/.*|\.gitignore.*)$/;
+  const ours = /^(data\/db\/(sqlite|backups|migrations_archive)\/\.gitkeep|data\/users\/\.gitkeep|data\/\.scitex-data.*|data\/db\/backups\/pre-migrate_[^/]+(\/.*)?|config\/settings\/.*|\.gitignore.*)$/;
   const extra = Object.keys(after).filter((k) => !(k in expected) && !ours.test(k));
   expect(extra).toEqual([]);
   expect(rows(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'), 'a')).toBe(120);
@@ -85,7 +85,9 @@ describe('scitex-data migrate', () => {
     expect(fs.statSync(path.join(root, 'data/ssh_keys')).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.join(root, 'data/ssh_keys/user_1/id_ed25519')).mode & 0o777).toBe(0o600);
     expect(fs.existsSync(path.join(root, 'data/mystery/notes.txt'))).toBe(true);
-    expect(fs.readdirSync(path.join(root, 'config/settings')).filter((n) => n.includes('scitex-data-bak'))).toHaveLength(3);
+    // The originals of the edited settings are kept under the (ignored, private) backup directory.
+    const copies = fs.readdirSync(path.join(root, 'data/db/backups')).filter((n) => n.startsWith('pre-migrate_'));
+    expect(fs.readdirSync(path.join(root, 'data/db/backups', copies[0]!, 'config/settings'))).toHaveLength(3);
     const snap = files(snapshotTree(root));
     const again = cli(['--root', root, 'migrate', '--yes'], { env });
     expect(again.code).toBe(0);

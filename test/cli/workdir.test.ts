@@ -54,3 +54,14 @@ describe('the working folder', () => {
     expect(fs.statSync(path.join(root, 'data/users/.~scitex-data')).mode & 0o777).toBe(0o777);
   });
 });
+
+describe('the safety copy a restore announces', () => {
+  it('is the one it makes (one plan, computed once)', () => {
+    treeWithBackup();
+    const r = cli(['--root', root, 'restore', 'users', '--user', 'alice', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    const announced = /current copy kept as (\S+)/.exec(r.stdout)?.[1];
+    expect(announced).toBeTruthy();
+    expect(fs.readFileSync(path.join(announced!, 'changed.txt'), 'utf8')).toBe('after the backup');
+  });
+});

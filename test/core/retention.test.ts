@@ -60,6 +60,7 @@ describe('scitex-data prune', () => {
     expect(cli(['--root', root, 'prune']).code).toBe(2);
     const r = cli(['--root', root, 'prune', '--keep-daily', '2', '--yes']);
     expect(r.code, r.stderr).toBe(0);
-    expect(fs.readdirSync(dir).sort()).toEqual(['.gitkeep', 'scitex_cloud_dev_20261120_020000.dump', 'scitex_cloud_dev_20261120_020000.dump.sha256', 'scitex_cloud_dev_20261125_020000.dump', 'scitex_cloud_dev_20261125_020000.dump.sha256']);
+    // The hidden .scitex-data-* state files (the recorded policy, the last runs) are not backups.
+    expect(fs.readdirSync(dir).filter((n) => !n.startsWith('.scitex-data')).sort()).toEqual(['.gitkeep', 'scitex_cloud_dev_20261120_020000.dump', 'scitex_cloud_dev_20261120_020000.dump.sha256', 'scitex_cloud_dev_20261125_020000.dump', 'scitex_cloud_dev_20261125_020000.dump.sha256']);
   });
 });

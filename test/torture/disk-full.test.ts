@@ -63,9 +63,12 @@ const pagesNeeded = (args: string[], env?: Record<string, string>) => {
   return used;
 };
 
+/** Our own bookkeeping (the backup directory's lock, the run record): not a partial backup. A partial of one of them starts with '..'. */
+const isBookkeeping = (n: string) => n.startsWith('.scitex-data.lock') || n === '.scitex-data-state.json';
+
 /** Every backup left on the volume is complete and verifiable; no partial or temporary file is left. */
 function checkLeft(where: string): string[] {
-  const left = fs.readdirSync(mnt).filter((n) => n !== FILLER && !n.startsWith('.scitex-data.lock'));
+  const left = fs.readdirSync(mnt).filter((n) => n !== FILLER && !isBookkeeping(n));
   expect(left.filter((n) => n.startsWith('.')), `${where}: no partial file`).toEqual([]);
   for (const n of left.filter((x) => x.startsWith('users_'))) execFileSync('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: path.join(mnt, n), stdio: 'pipe' });
   for (const n of left.filter((x) => x.endsWith('.sha256'))) execFileSync('sha256sum', ['-c', '--strict', n], { cwd: mnt, stdio: 'pipe' });

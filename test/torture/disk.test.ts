@@ -35,7 +35,7 @@ describe('a full disk', () => {
       // An earlier backup on the volume, then a run that cannot fit.
       fs.writeFileSync(path.join(mnt, 'scitex_cloud_dev_20250101_000000.dump'), 'PGDMP-older-backup');
       // The backup directory itself is made private (0700) by design; its contents must not change.
-      const contents = () => Object.fromEntries(Object.entries(snapshotTree(mnt)).filter(([k]) => k !== '' && !k.startsWith('.scitex-data.lock')));
+      const contents = () => Object.fromEntries(Object.entries(snapshotTree(mnt)).filter(([k]) => k !== '' && !k.startsWith('.scitex-data.lock') && k !== '.scitex-data-state.json'));
       const before = contents();
       const r = cli(['--root', root, 'backup', 'users', '--compression', 'none', '--backup-dir', mnt]);
       expect(r.code).toBe(1);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { type Artifact } from './publish.js';
-import { CHECKSUM_SUFFIX, databaseSeries, ORIGIN_SUFFIX, hasPolicy, prune, type PruneDecision, type RetentionPolicy } from '../catalog/index.js';
+import { CHECKSUM_SUFFIX, databaseSeries, ORIGIN_SUFFIX, PIN_SUFFIX, hasPolicy, prune, type PruneDecision, type RetentionPolicy } from '../catalog/index.js';
 import { backupDatabase, type DumpFormat } from './database.js';
 import { backupUsers, checkUsersBackup, type Compression, type UsersBackupResult } from './users.js';
 import type { ResolvedConfig } from '../config/index.js';
@@ -11,6 +11,7 @@ import { ensurePrivateDir, removePartials } from '../fs/atomic.js';
 import { dataDir, usersDir } from '../layout/index.js';
 import { acquireLockAt, withLock } from '../lock.js';
 import type { Logger } from '../logger.js';
+import { copyBackups, type DestinationResult, type OffsiteSettings } from '../offsite/index.js';
 
 /** What `backup` should do. */
 export interface BackupOptions {
@@ -22,6 +23,8 @@ export interface BackupOptions {
   level?: number;
   keep?: RetentionPolicy;
   dryRun?: boolean;
+  /** Off-site destinations to copy what was published to (after the locks are released); none: no copy. */
+  offsite?: OffsiteSettings;
 }
 
 /** What `backup` did. */
@@ -35,13 +38,15 @@ export interface BackupResult {
   dryRun: boolean;
   plan: string[];
   exitCode: number;
+  /** One result per off-site destination (empty when none is configured or with --no-copy). */
+  copies: DestinationResult[];
 }
 
-/** Removes leftovers of interrupted runs: partial files, and checksum or origin files whose backup never appeared. */
+/** Removes leftovers of interrupted runs: partial files, and checksum, origin or pin files whose backup is gone. */
 export async function cleanBackupDir(dir: string, log: Logger): Promise<void> {
   for (const n of await removePartials(dir)) log.debug(`removed leftover of an interrupted run: ${n}`);
   for (const n of await fsp.readdir(dir)) {
-    const suffix = [CHECKSUM_SUFFIX, ORIGIN_SUFFIX].find((x) => n.endsWith(x));
+    const suffix = [CHECKSUM_SUFFIX, ORIGIN_SUFFIX, PIN_SUFFIX].find((x) => n.endsWith(x));
     if (suffix && !fs.existsSync(path.join(dir, n.slice(0, -suffix.length)))) {
       await fsp.rm(path.join(dir, n), { force: true });
       log.debug(`removed orphan ${n}`);
@@ -115,13 +120,15 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   if (opts.db) plan.push(cfg.database.kind === 'postgres' ? `pg_dump ${databaseSeries(cfg)} -> ${dir}` : `SQLite snapshot ${cfg.database.path} -> ${dir}`);
   if (opts.users) plan.push(`user archives${opts.usernames?.length ? ` (${opts.usernames.join(', ')})` : ''} -> ${dir}/users_<timestamp>/`);
   if (opts.keep && hasPolicy(opts.keep)) plan.push('then apply retention');
-  const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], retention: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK };
+  for (const d of opts.offsite?.destinations ?? []) plan.push(`then copy what was published to ${d.label}${opts.offsite!.recipients.length ? ', encrypted' : ''}`);
+  const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], retention: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK, copies: [] };
   // Everything is checked before anything is written: a bad --user must not leave a database snapshot.
   checkBackupDir(cfg.root, dir);
   if (opts.users) await checkUsersBackup(cfg.root, opts);
   if (opts.dryRun) return result;
+  let failure: unknown;
   try {
-    return await withLock(cfg.root, 'backup', async () => {
+    await withLock(cfg.root, 'backup', async () => {
       await ensurePrivateDir(dir, dataDir(cfg.root)); // no link followed below data/ (the app user writes there)
       return withBackupDirLock(cfg.root, dir, () => backUp(cfg, log, opts, result));
     });
@@ -129,8 +136,20 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
     // One part may have been published before the disk filled: say which.
     const db = result.artifacts.find((a) => a.kind !== 'users');
     const lost = result.usersSet ? `the database backup was not published (the user set ${path.basename(result.usersSet.set)} was)` : db ? `the user set was not published (${path.basename(db.path)} was)` : undefined;
-    throw diskFullError(err, dir, lost);
+    failure = diskFullError(err, dir, lost);
   }
+  // Outside the locks (an upload may take hours), and also when one part failed: what was published leaves.
+  // A failed copy leaves the local backup published; exit 1 says so.
+  const names = [...result.artifacts.filter((a) => a.kind !== 'users').map((a) => path.basename(a.path)), ...(result.usersSet ? [path.basename(result.usersSet.set)] : [])];
+  if (opts.offsite?.destinations.length && names.length) {
+    result.copies = await copyBackups(dir, opts.offsite, log, names).catch((err: Error) =>
+      opts.offsite!.destinations.map((d) => ({ destination: d.label, sent: [], present: [], resumed: [], bytesSent: 0, error: err.message })),
+    );
+    if (result.copies.some((c) => c.error)) result.exitCode = ExitCode.FAILED;
+    if (failure) for (const c of result.copies.filter((x) => x.error)) log.warn(`copy to ${c.destination} FAILED too: ${c.error}`);
+  }
+  if (failure) throw failure as Error;
+  return result;
 }
 
 /** The run itself, under both locks. */
@@ -157,7 +176,7 @@ async function backUp(cfg: ResolvedConfig, log: Logger, opts: BackupOptions, res
     result.artifacts.push(...u.artifacts);
     result.partial = u.partial;
   }
-  if (dbError) throw dbError;
+  if (dbError) throw dbError as Error;
   if (opts.keep && hasPolicy(opts.keep)) {
     const decisions: PruneDecision[] = await prune(dir, opts.keep, log, { justMade: [...result.artifacts.map((a) => a.path), ...(result.usersSet ? [result.usersSet.set] : [])] });
     result.pruned = decisions.filter((d) => !d.keep).map((d) => d.entry.path);

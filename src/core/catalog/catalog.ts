@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { parseSha256sumLine } from '../fs/hash.js';
-import { parseTimestamp } from '../time.js';
+import { atInstants, localTime, parseTimestamp } from '../time.js';
+import { UsageError } from '../../errors.js';
 
 import { inspectSet, type SetSummary } from './setcheck.js';
 import type { ResolvedConfig } from '../config/index.js';
@@ -99,4 +100,29 @@ export const CHECKSUM_SUFFIX = '.sha256';
 /** Series name of the configured database: the PostgreSQL name or the SQLite file's base name. */
 export function databaseSeries(cfg: ResolvedConfig): string {
   return cfg.database.kind === 'postgres' ? cfg.database.name.value : path.basename(cfg.database.path, '.db');
+}
+
+/**
+ * The backup a --at value names among `entries` (one series), or a UsageError that names the nearest backups
+ * before and after it. Accepts what `list` shows and the raw stamp of a name.
+ */
+export function resolveAt<T extends Pick<BackupEntry, 'name' | 'time' | 'timestamp'>>(entries: T[], at: string, what: string): T {
+  const exact = entries.find((e) => e.timestamp === at.trim()) ?? entries.find((e) => !e.time && at.trim().length >= 8 && e.name.includes(at.trim()));
+  if (exact) return exact;
+  const instants = atInstants(at);
+  for (const i of instants) {
+    const hits = entries.filter((e) => e.time && e.time.getTime() >= i.from && e.time.getTime() < i.to);
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length > 1) throw new UsageError(`${at} matches ${hits.length} ${what}: ${hits.map((e) => e.name).join(', ')}.`, 'Give the seconds, or the stamp of the name.');
+  }
+  if (!instants.length) throw new UsageError(`--at ${JSON.stringify(at)} is not a time.`, 'Give it as `scitex-data list` shows it (YYYY-MM-DD HH:MM:SS +HH:MM, quoted) or as the stamp in the name (YYYYMMDD_HHMMSS, UTC).');
+  const t = instants[0]!.from;
+  const dated = entries.filter((e) => e.time);
+  const before = dated.filter((e) => e.time!.getTime() < t).sort((a, b) => b.time!.getTime() - a.time!.getTime())[0];
+  const after = dated.filter((e) => e.time!.getTime() >= t).sort((a, b) => a.time!.getTime() - b.time!.getTime())[0];
+  const show = (e: T | undefined) => (e ? `${localTime(e.time!)} (${e.name})` : 'none');
+  throw new UsageError(
+    `No ${what} taken at ${at} (${localTime(new Date(t))}). Nearest: before ${show(before)}; after ${show(after)}.`,
+    'Pass --at as `scitex-data list` shows it, or the stamp in the name (YYYYMMDD_HHMMSS, UTC).',
+  );
 }

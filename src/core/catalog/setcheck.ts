@@ -14,6 +14,21 @@ export interface SetSummary {
   /** The users the set holds; `clean` when nothing changed while that user's archive was read. */
   users: { username: string; clean: boolean }[];
   size: number;
+  /** Archives the manifest lists that are gone or have another size, and the likely cause (when any). */
+  damage?: { missing: string[]; resized: string[]; cause: string };
+}
+
+/**
+ * The likely cause of archives gone from a set whose manifest is still there: only `.gz` files missing is
+ * the mark of a `find <backups> -name "*.gz" -mtime +N -delete` cleanup (the app's
+ * scripts/deployment/backup_database.sh runs one), which removes archives and leaves the manifest.
+ */
+function damageCause(missing: string[], resized: string[]): string {
+  if (missing.length && !resized.length && missing.every((a) => a.endsWith('.gz'))) {
+    return 'only .gz files are gone and the manifest is left: the mark of a `find <backups> -name "*.gz" -mtime +N -delete` style cleanup (the app\'s scripts/deployment/backup_database.sh runs one on data/db/backups)';
+  }
+  if (missing.length) return 'files were deleted from the set by something other than scitex-data (a cleanup script or by hand)';
+  return 'archives were cut short or rewritten after the backup (a full disk, an interrupted copy, or tampering)';
 }
 
 /**
@@ -42,14 +57,23 @@ export function inspectSet(setDir: string): SetSummary {
     if (actual !== recorded) return bad('MANIFEST.json does not match SHA256SUMS');
   }
   const users: SetSummary['users'] = [];
+  const missing: string[] = [];
+  const resized: string[] = [];
   for (const u of m.users) {
     if (typeof u.username !== 'string' || typeof u.sha256 !== 'string' || typeof u.size !== 'number') return bad(`MANIFEST.json has a malformed entry for ${JSON.stringify(u.archive)}`);
     if (sums.get(u.archive) !== u.sha256) return bad(`MANIFEST.json and SHA256SUMS disagree on ${u.archive}`);
     const st = fs.lstatSync(path.join(setDir, u.archive), { throwIfNoEntry: false });
-    if (!st?.isFile()) return bad(`${u.archive} is missing`);
-    if (st.size !== u.size) return bad(`${u.archive} is ${st.size} bytes, the manifest says ${u.size}`);
+    if (!st?.isFile()) missing.push(u.archive);
+    else if (st.size !== u.size) resized.push(`${u.archive} is ${st.size} bytes, the manifest says ${u.size}`);
     users.push({ username: u.username, clean: Array.isArray(u.changed) && u.changed.length === 0 });
   }
   const selection = Array.isArray(m.selection) ? [...m.selection].sort() : null;
-  return { problem: null, partial: !!m.partial, selection, users, size: m.users.reduce((s, u) => s + u.size, 0) };
+  const size = m.users.reduce((s, u) => s + u.size, 0);
+  if (missing.length || resized.length) {
+    // Every damaged archive is named (not only the first), with the likely cause: list, verify and restore say it.
+    const cause = damageCause(missing, resized);
+    const what = [missing.length ? `${missing.length} of ${m.users.length} archive(s) missing (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})` : '', ...resized.slice(0, 2)].filter(Boolean).join('; ');
+    return { problem: `${what}: ${cause}`, partial: !!m.partial, selection, users, size, damage: { missing, resized, cause } };
+  }
+  return { problem: null, partial: !!m.partial, selection, users, size };
 }

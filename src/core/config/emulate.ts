@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AppEnv, PostgresConfig, Sourced, SqliteConfig } from './resolve.js';
 import { UsageError } from '../../errors.js';
-import { sqliteDir } from '../layout/paths.js';
+import { sqliteDir } from '../layout/index.js';
 
 /** Looks a variable up in the environment, then .env. */
 export type Lookup = (variable: string) => Sourced<string> | undefined;

@@ -4,7 +4,7 @@ import type { PgTarget } from '../../adapters/postgres.js';
 import { askPython, fromSettings, loadedEnv, pickPython, type SettingsSource } from './appsettings.js';
 import { dotenvDisabled, dotenvValues, parseDotenv } from './dotenv.js';
 import { chooseModule, emulateDatabase, moduleFile } from './emulate.js';
-import { backupsDir } from '../layout/paths.js';
+import { backupsDir } from '../layout/index.js';
 
 export type { SettingsSource } from './appsettings.js';
 

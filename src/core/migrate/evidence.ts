@@ -7,6 +7,27 @@ import type { ResolvedConfig } from '../config/index.js';
 import { dataDir } from '../layout/index.js';
 import { isSqliteFileName } from '../sqlite/rules.js';
 
+/** Folders the old app kept at the top of data/ (system data, unless the evidence says a user has that name). */
+export const SYSTEM_NAMES: ReadonlySet<string> = new Set(['backups', 'migrations_backup', 'ssh_keys', 'anonymous', 'visitor']);
+const isOldSystemName = (n: string): boolean => SYSTEM_NAMES.has(n) || /^migrations_archive_\d{8}_\d{6}$/.test(n);
+
+/** What a directory at the top of an old data/ is: one rule for migrate and verify. */
+export type EntryKind = 'user' | 'system' | 'unknown' | 'ambiguous';
+
+/**
+ * Classifies directory `n` of data/ (at `abs`) from the evidence: --user/--system, a workspace_info.json, or
+ * auth_user (from databaseUsernames) for a name that is not a system folder or that holds a workspace.
+ * A system-named folder with user evidence that also holds what that folder holds is ambiguous.
+ */
+export function classifyEntry(n: string, abs: string, dbUsers: ReadonlySet<string>, explicitUsers: ReadonlySet<string> = new Set(), explicitSystem: ReadonlySet<string> = new Set()): EntryKind {
+  const isSystemName = isOldSystemName(n);
+  const userEvidence = hasWorkspaceInfo(abs) || (dbUsers.has(n) && (!isSystemName || looksLikeWorkspace(abs)));
+  if (explicitUsers.has(n)) return 'user';
+  if (explicitSystem.has(n)) return isSystemName ? 'system' : 'unknown';
+  if (isSystemName) return userEvidence ? (looksLikeSystem(n, abs) ? 'ambiguous' : 'user') : 'system';
+  return userEvidence ? 'user' : 'unknown';
+}
+
 /** Usernames from every auth_user table we can read: the old tree's SQLite files, and PostgreSQL if configured. */
 export async function databaseUsernames(cfg: ResolvedConfig, usePostgres: boolean, warnings: string[]): Promise<Set<string>> {
   const names = new Set<string>();

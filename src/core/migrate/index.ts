@@ -2,3 +2,5 @@
 export * from './types.js';
 export * from './plan.js';
 export * from './run.js';
+// Who is a user: one rule for migrate and verify.
+export { classifyEntry, databaseUsernames, hasWorkspaceInfo, type EntryKind } from './evidence.js';

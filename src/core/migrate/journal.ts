@@ -5,7 +5,7 @@ import { dataDir } from '../layout/index.js';
 import type { Plan } from './types.js';
 
 /** A record of the journal (one JSON object per line). */
-export type Record_ =
+export type JournalRecord =
   | { t: 'plan'; plan: Plan }
   | { t: 'done'; id: number }
   | { t: 'edited'; file: string; backup: string }
@@ -28,15 +28,22 @@ export const journalPath = (root: string): string => path.join(dataDir(root), '.
 const SRC = /^(scitex_cloud_dev\.db(-wal|-shm|-journal)?|data\/[^/]+|data\/backups\/[^/]+)$/;
 const DST = /^(|data\/db\/(sqlite|backups|migrations_archive)\/[^/]+|data\/users\/[^/]+|data\/\.scitex-data-aside-[^/]+)$/;
 const EDITED = /^(\.gitignore|config\/settings\/[^/]+\.py)$/;
+/**
+ * Where migrate keeps the original of a file it edits: under the backup directory, which the data block
+ * ignores and which is private, so `git status` shows only the edited files and no copy of a settings file
+ * (which may hold secrets) is readable by others. Older runs wrote `<file>.scitex-data-bak-<ts>` next to it.
+ */
+export const safetyCopyPath = (file: string, ts: string): string => `data/db/backups/pre-migrate_${ts}/${file}`;
+const isSafetyCopyOf = (backup: string, file: string): boolean => /^data\/db\/backups\/pre-migrate_\d{8}_\d{6}\//.test(backup) ? backup.replace(/^data\/db\/backups\/pre-migrate_\d{8}_\d{6}\//, '') === file : backup.startsWith(`${file}.scitex-data-bak-`);
 const clean = (p: string) => typeof p === 'string' && !p.split('/').some((x) => x === '..' || x === '.');
 
 /** Why a journal's record cannot have been written by migrate (it names a path migrate never moves or edits). */
-function recordProblem(r: Record_): string | null {
+function recordProblem(r: JournalRecord): string | null {
   if (r.t === 'plan') {
     for (const s of r.plan.steps ?? []) {
       if (!clean(s.src) || !clean(s.dst) || !SRC.test(s.src) || !DST.test(s.dst) || (s.from !== undefined && !SRC.test(s.from))) return `a move ${JSON.stringify(s.src)} -> ${JSON.stringify(s.dst)}`;
     }
-  } else if (r.t === 'edited' && (!clean(r.file) || !EDITED.test(r.file) || (r.backup !== '' && !r.backup.startsWith(`${r.file}.scitex-data-bak-`)) || !clean(r.backup))) {
+  } else if (r.t === 'edited' && (!clean(r.file) || !EDITED.test(r.file) || (r.backup !== '' && !isSafetyCopyOf(r.backup, r.file)) || !clean(r.backup))) {
     return `an edit of ${JSON.stringify(r.file)}`;
   }
   return null;
@@ -75,9 +82,9 @@ export function readJournal(root: string): JournalState | null {
   let state: JournalState | null = null;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
-    let r: Record_;
+    let r: JournalRecord;
     try {
-      r = JSON.parse(line) as Record_;
+      r = JSON.parse(line) as JournalRecord;
     } catch {
       continue;
     }
@@ -116,7 +123,7 @@ export class Journal {
     }
   }
   /** Appends a record; `durable` fsyncs at once, otherwise every 64 records (a re-run re-derives the rest from disk). */
-  append(r: Record_, durable = false): void {
+  append(r: JournalRecord, durable = false): void {
     fs.writeSync(this.fd, JSON.stringify(r) + '\n');
     if (durable || ++this.pending >= 64) this.sync();
   }

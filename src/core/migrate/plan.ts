@@ -3,15 +3,15 @@ import path from 'node:path';
 import { walkTree } from '../../adapters/walk.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { sha256File } from '../fs/hash.js';
-import { hasDataBlock, readGitignore, withDataBlock, describeLayoutMkdir, dataDir, LAYOUT_DIRS, usernameProblem, isTimestampedArchive, lineDiff, rewriteSettings, settingsFiles, workspaceUsername } from '../layout/index.js';
-import { databaseMoveProblems, isSideFileName, isSqliteFileName } from '../sqlite/rules.js';
+import { hasDataBlock, readGitignore, withDataBlock, describeLayoutMkdir, dataDir, LAYOUT_DIRS, usernameProblem, lineDiff, rewriteSettings, settingsFiles, sqlitePathsIn, workspaceUsername, ROOT_DATABASE } from '../layout/index.js';
+import { databaseMoveProblems, databaseOf, isSideFileName, isSqliteFileName } from '../sqlite/rules.js';
 import { SQLITE_SIDE_SUFFIXES } from '../../adapters/sqlite.js';
-import { databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeSystem, looksLikeWorkspace } from './evidence.js';
+import { timestamp } from '../time.js';
+import { classifyEntry, databaseUsernames, hasWorkspaceInfo, looksLikeLayout, looksLikeWorkspace } from './evidence.js';
 import type { ClassifyOptions, Plan, Step } from './types.js';
 
-const SYSTEM_NAMES = new Set(['backups', 'migrations_backup', 'ssh_keys', 'anonymous', 'visitor']);
 const IN_PLACE = new Set(['ssh_keys', 'anonymous', 'visitor']);
-const OURS = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
+const isOwnEntry = (n: string) => n === '.gitkeep' || n.startsWith('.scitex-data');
 /** Folders the new layout creates at the top of data/ (db, users): a user with such a name must make way first. */
 const LAYOUT_TOP = [...new Set(LAYOUT_DIRS.map((d) => d.split('/')[1]!))];
 /** The temporary name of a set-aside user (hidden, ours: no later plan mistakes it for a user). */
@@ -46,7 +46,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   const add = (what: Step['what'], src: string, dst: string) => plan.steps.push({ id: plan.steps.length, what, src, dst, size: null });
 
   // Databases: data/*.db and the old root-level dev database, each with its side files.
-  const rootDev = 'scitex_cloud_dev.db';
+  const rootDev = ROOT_DATABASE;
   for (const f of [rootDev, ...SQLITE_SIDE_SUFFIXES.map((s) => rootDev + s)]) if (fs.existsSync(path.join(root, f))) add('database', f, `data/db/sqlite/${f}`);
   let entries: fs.Dirent[] = [];
   try {
@@ -72,7 +72,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
     const n = e.name;
     const abs = path.join(data, n);
     if (n.startsWith('.scitex-data-aside-')) plan.conflicts.push(`data/${n} holds a user set aside by an interrupted migration or rollback: finish it with \`scitex-data migrate --rollback\`, or rename it back to data/${n.slice('.scitex-data-aside-'.length)}.`);
-    if (OURS(n) || LAYOUT_TOP.includes(n)) continue;
+    if (isOwnEntry(n) || LAYOUT_TOP.includes(n)) continue;
     if (e.isFile() && isSqliteFileName(n)) {
       add('database', `data/${n}`, `data/db/sqlite/${n}`);
       continue;
@@ -81,13 +81,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
       plan.unknown.push({ entry: `data/${n}`, reason: 'a file the app does not use; move it elsewhere if it matters' });
       continue;
     }
-    const isSystemName = SYSTEM_NAMES.has(n) || isTimestampedArchive(n);
-    const userEvidence = hasWorkspaceInfo(abs) || (dbUsers.has(n) && (!isSystemName || looksLikeWorkspace(abs)));
-    let kind: 'user' | 'system' | 'unknown' | 'ambiguous';
-    if (explicitUsers.has(n)) kind = 'user';
-    else if (explicitSystem.has(n)) kind = isSystemName ? 'system' : 'unknown';
-    else if (isSystemName) kind = userEvidence ? (looksLikeSystem(n, abs) ? 'ambiguous' : 'user') : 'system';
-    else kind = userEvidence ? 'user' : 'unknown';
+    const kind = classifyEntry(n, abs, dbUsers, explicitUsers, explicitSystem);
     if (kind === 'ambiguous') {
       plan.conflicts.push(`data/${n} could be the app's ${n}/ folder or the workspace of user "${n}" (${hasWorkspaceInfo(abs) ? 'it has a workspace_info.json' : 'the name is in auth_user'}): re-run with --user ${n} or --system ${n}.`);
     } else if (kind === 'user') {
@@ -113,6 +107,7 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
       plan.unknown.push({ entry: `data/${n}/`, reason: `no evidence it is a user (no workspace_info.json, not in auth_user): if it is one, re-run with --user ${n}; otherwise move it out of data/` });
     }
   }
+  keepOtherDatabase(root, plan);
   await checkSteps(cfg, plan, !!opts.sizes);
   plan.layoutCreated = ['data/db', ...LAYOUT_DIRS].filter((d) => !fs.existsSync(path.join(root, d)) || setAside.some((n) => d === `data/${n}` || d.startsWith(`data/${n}/`)));
   if (!opts.noSettings) {
@@ -126,6 +121,35 @@ export async function planMigration(cfg: ResolvedConfig, opts: ClassifyOptions =
   if (withDataBlock(gi) !== gi) plan.gitignore = hasDataBlock(gi) ? 'updated' : 'added';
   plan.modeChanges = modeChanges(root, plan);
   return plan;
+}
+
+/**
+ * Two old databases that would land on the same name (the root-level scitex_cloud_dev.db and
+ * data/scitex_cloud_dev.db): the one the settings name stays the live database; the other moves, with its
+ * side files, into data/db/backups/ as `<name>_from-<root|data>_<ts>.db`, and the plan says so. When the
+ * settings name neither (or both), the one written last is the live one. --rollback gives both back.
+ */
+function keepOtherDatabase(root: string, plan: Plan): void {
+  const mains = plan.steps.filter((s) => s.what === 'database' && !isSideFileName(s.src));
+  const named = new Set((settingsFiles(root) ?? []).flatMap((f) => sqlitePathsIn(fs.readFileSync(path.join(root, f), 'utf8'))));
+  const ts = timestamp();
+  for (const dst of new Set(mains.map((s) => s.dst))) {
+    const rivals = mains.filter((s) => s.dst === dst);
+    if (rivals.length < 2) continue;
+    const byName = rivals.filter((s) => named.has(s.src));
+    const written = (s: Step) => Math.max(...[s.src, ...SQLITE_SIDE_SUFFIXES.map((x) => s.src + x)].map((p) => fs.lstatSync(path.join(root, p), { throwIfNoEntry: false })?.mtimeMs ?? 0));
+    const live = byName.length === 1 ? byName[0]! : [...rivals].sort((a, b) => written(b) - written(a))[0]!;
+    const why = byName.length === 1 ? 'the settings name it' : `the settings name ${byName.length ? 'both' : 'neither'}, and it was written last`;
+    for (const other of rivals.filter((s) => s !== live)) {
+      const where = other.src.includes('/') ? path.dirname(other.src).replace(/\//g, '-') : 'root';
+      const kept = `data/db/backups/${path.basename(other.src, '.db')}_from-${where}_${ts}.db`;
+      for (const s of plan.steps.filter((x) => x.what === 'database' && databaseOf(x.src) === other.src)) {
+        s.dst = kept + s.src.slice(other.src.length);
+        s.mode = fs.lstatSync(path.join(root, s.src)).mode & 0o7777; // made private as a backup; --rollback restores it
+      }
+      plan.warnings.push(`${other.src} and ${live.src} would both become ${dst}: ${live.src} stays the live database (${why}); ${other.src} is kept as ${kept} with its side files (--rollback gives both back).`);
+    }
+  }
 }
 
 /** Every directory the run creates and every mode it changes: the app runs as its own user and relies on them. */

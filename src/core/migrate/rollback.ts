@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError } from '../../errors.js';
-import { fsyncDir } from '../fs/atomic.js';
+import { fsyncDir, partialName } from '../fs/atomic.js';
 import { timestamp } from '../time.js';
 import { dataDir } from '../layout/index.js';
 import type { Logger } from '../logger.js';
@@ -33,7 +33,7 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
   // Set-aside users go back last: the layout folder that took their name must be gone first.
   const asides = todo.filter((s) => s.aside);
   const rest = todo.filter((s) => !s.aside);
-  const problems = [...todo.filter(isMainDb).flatMap((s) => databaseMoveProblems(root, s.dst, s.src)), ...rollbackProblems(root, j.plan, todo)];
+  const problems = [...todo.filter(isMainDb).flatMap((s) => databaseMoveProblems(root, s.dst, s.src)), ...rollbackProblems(root, j.plan, todo, j.edited.flatMap((e) => (e.backup ? [e.backup] : [])))];
   if (problems.length) {
     throw new ScitexError(`Rollback stopped before moving anything: ${problems[0]}${problems.length > 1 ? ` (${problems.length - 1} more problem(s) after it)` : ''}`, 'Nothing was changed.');
   }
@@ -46,8 +46,9 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
     for (const e of [...j.edited].reverse()) {
       const file = abs(e.file);
       if (e.backup && fs.existsSync(abs(e.backup))) {
-        await fsp.rename(abs(e.backup), await fsp.realpath(file).catch(() => file));
-        await fsyncDir(path.dirname(file));
+        await putBack(abs(e.backup), await fsp.realpath(file).catch(() => file));
+        // Its folders in the backup directory go too, when empty: a created data/db/backups must be removable.
+        for (let d = path.dirname(e.backup); d.startsWith('data/db/backups/'); d = path.dirname(d)) await fsp.rmdir(abs(d)).catch(() => undefined);
       } else if (!e.backup && fs.existsSync(file)) {
         await fsp.rm(file); // the migration created it (there was no .gitignore before)
       }
@@ -57,6 +58,8 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
         // Moves with its database (below), never on its own: a kill between the two must not part them.
       } else if (isMainDb(s) && !s.identical) {
         for (const { from, to } of familyMoves(abs(s.dst), abs(s.src))) await moveBack(from, to);
+        // A database kept as a backup was made private: its family gets its modes back.
+        for (const m of j.plan.steps.filter((x) => x.what === 'database' && x.mode !== undefined && databaseOf(x.src) === s.src)) await chmodNoFollow(abs(m.src), m.mode!);
       } else if (s.aside) await moveBack(abs(s.dst), abs(s.src));
       else await undoStep(root, s);
       journal.append({ t: 'undone', id: s.id });
@@ -74,6 +77,44 @@ export async function rollbackMigration(cfg: ResolvedConfig, log: Logger, opts: 
   await fsp.rename(journalPath(root), `${journalPath(root)}.rolledback-${timestamp()}`);
   await fsyncDir(dataDir(root));
   return { undone: todo.length, restored };
+}
+
+/**
+ * Puts the original of an edited file back from its safety copy, with the mode the file has (the copy is
+ * private) and the copy's times. The copy sits under data/, which may be another filesystem than the
+ * settings: then it is copied in atomically and removed.
+ */
+async function putBack(copy: string, file: string): Promise<void> {
+  const mode = (await fsp.stat(file).catch(() => fsp.stat(copy))).mode & 0o7777;
+  try {
+    await chmodNoFollow(copy, mode);
+    await fsp.rename(copy, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const st = await fsp.stat(copy);
+    const tmp = partialName(file);
+    await fsp.copyFile(copy, tmp, fs.constants.COPYFILE_EXCL);
+    await fsp.chmod(tmp, mode);
+    await fsp.utimes(tmp, st.atime, st.mtime);
+    await fsp.rename(tmp, file);
+    await fsp.rm(copy);
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+/** chmod through an O_NOFOLLOW descriptor (absent: nothing to do). */
+async function chmodNoFollow(p: string, mode: number): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return;
+  }
+  try {
+    fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Moves one entry back unless that already happened; refuses to put it over something else. */
@@ -107,8 +148,8 @@ async function undoStep(root: string, s: Step): Promise<void> {
  * anything in the layout folder that took their name but the migration's own folders, .gitkeep files and
  * entries this rollback moves away (with side files).
  */
-function rollbackProblems(root: string, plan: Plan, todo: Step[]): string[] {
-  const leaving = new Set<string>();
+function rollbackProblems(root: string, plan: Plan, todo: Step[], safetyCopies: string[] = []): string[] {
+  const leaving = new Set<string>(safetyCopies); // the settings' own safety copies are put back first
   for (const s of todo) {
     leaving.add(s.dst);
     if (isMainDb(s)) for (const p of presentSideFiles(path.join(root, s.dst))) leaving.add(path.relative(root, p));
@@ -126,8 +167,9 @@ function rollbackProblems(root: string, plan: Plan, todo: Step[]): string[] {
   }
   const visit = (rel: string, user: string) => {
     const st = fs.lstatSync(path.join(root, rel), { throwIfNoEntry: false });
-    if (!st || leaving.has(rel)) return;
-    if (st.isDirectory() && created.has(rel)) {
+    if (!st || leaving.has(rel) || isBookkeeping(path.join(root, path.dirname(rel)), path.basename(rel))) return;
+    const holdsOurs = safetyCopies.some((b) => b.startsWith(rel + '/'));
+    if (st.isDirectory() && (created.has(rel) || holdsOurs)) {
       for (const n of fs.readdirSync(path.join(root, rel))) visit(`${rel}/${n}`, user);
     } else if (!(path.basename(rel) === '.gitkeep' && st.isFile() && st.size === 0 && created.has(path.dirname(rel)))) {
       problems.push(`${rel} appeared after the migration: user "${user}" cannot get data/${user} back; move it out of data/${user} first.`);
@@ -142,8 +184,12 @@ async function removeCreated(root: string, created: string[]): Promise<void> {
   for (const rel of [...created].sort((a, b) => b.split('/').length - a.split('/').length)) {
     const dir = path.join(root, rel);
     if (!realDirChain(root, rel)) continue; // never through a symlink
+    // Our own bookkeeping (run state, retention policy, the backup directory's lock) goes with the folder.
+    const names = fs.readdirSync(dir);
+    const ours = names.filter((n) => isBookkeeping(dir, n));
     const keep = fs.lstatSync(path.join(dir, '.gitkeep'), { throwIfNoEntry: false });
-    if (keep?.isFile() && keep.size === 0 && fs.readdirSync(dir).length === 1) await fsp.unlink(path.join(dir, '.gitkeep'));
+    const gitkeep = keep?.isFile() && keep.size === 0 ? ['.gitkeep'] : [];
+    if (names.length === ours.length + gitkeep.length) for (const n of [...ours, ...gitkeep]) await fsp.unlink(path.join(dir, n));
     try {
       await fsp.rmdir(dir);
       await fsyncDir(path.dirname(dir));
@@ -152,6 +198,11 @@ async function removeCreated(root: string, created: string[]): Promise<void> {
       // the name back is refused by moveBack with a one-line error.
     }
   }
+}
+
+/** A plain file of scitex-data's own (`.scitex-data…`: run state, retention policy, a lock), not the app's data. */
+function isBookkeeping(dir: string, name: string): boolean {
+  return name.startsWith('.scitex-data') && !!fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile();
 }
 
 /** True when every component of `rel` below `root` is a real directory (no symlink anywhere on the way). */

@@ -3,12 +3,12 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError } from '../../errors.js';
-import { exists, fsyncDir, writeFileAtomic } from '../fs/atomic.js';
+import { exists, fsyncDir, partialName, writeFileAtomic } from '../fs/atomic.js';
 import { timestamp } from '../time.js';
 import { readGitignore, withDataBlock, init, BACKUP_DIRS, dataDir, LAYOUT_DIRS, rewriteSettings } from '../layout/index.js';
 import { ensurePrivateDirSync, mkdirsLikeParent } from '../fs/nofollow.js';
 import type { Logger } from '../logger.js';
-import { Journal, journalPath, readJournal, type JournalState } from './journal.js';
+import { Journal, journalPath, readJournal, safetyCopyPath, type JournalState } from './journal.js';
 import { moveEntry, sameContent } from './move.js';
 import type { Plan, Step } from './types.js';
 
@@ -55,7 +55,7 @@ async function applyStep(root: string, s: Step): Promise<void> {
   }
   await moveEntry(src, dst);
   // Backups hold secrets: the old scripts left them 0644; tighten the mode (contents untouched).
-  if (s.what === 'backup' && (await fsp.lstat(dst)).isFile() && path.basename(dst) !== '.gitkeep') await fsp.chmod(dst, 0o600);
+  if ((s.what === 'backup' || s.dst.startsWith('data/db/backups/')) && (await fsp.lstat(dst)).isFile() && path.basename(dst) !== '.gitkeep') await fsp.chmod(dst, 0o600);
 }
 
 /** Runs (or resumes) a plan under a journal; the caller holds the lock and has checked conflicts. */
@@ -72,7 +72,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
       journal.append({ t: 'plan', plan }, true);
       durable();
     }
-    const done = resumed ? prior!.done : new Set<number>();
+    const done = resumed ? prior.done : new Set<number>();
     // Users named like a layout folder (data/db, data/users) make way first, each durably recorded:
     // once the layout exists at their old name, a re-run can only learn from the journal that they moved.
     let setAside = 0;
@@ -111,7 +111,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
     for (const d of new Set(plan.steps.map((s) => path.dirname(path.join(root, s.dst))))) if (fs.existsSync(d)) await fsyncDir(d);
     await fsyncDir(dataDir(root));
     durable();
-    const edited = resumed ? [...prior!.edited] : [];
+    const edited = resumed ? [...prior.edited] : [];
     const ts = timestamp();
     const editedFiles = new Set(edited.map((e) => e.file));
     for (const f of plan.settings.map((e) => e.file)) {
@@ -120,20 +120,20 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
       const before = await fsp.readFile(abs, 'utf8');
       const after = rewriteSettings(before);
       if (after === before) continue;
-      const backup = await editWithBackup(abs, before, after, ts);
-      journal.append({ t: 'edited', file: f, backup: path.relative(root, backup) }, true);
+      const backup = await editWithBackup(root, f, before, after, ts);
+      journal.append({ t: 'edited', file: f, backup }, true);
       durable();
-      edited.push({ file: f, backup: path.relative(root, backup) });
+      edited.push({ file: f, backup });
     }
     if (!editedFiles.has('.gitignore')) {
       const gi = readGitignore(root);
       const next = withDataBlock(gi);
       if (next !== gi) {
         const abs = path.join(root, '.gitignore');
-        const backup = fs.existsSync(abs) ? await editWithBackup(abs, gi, next, ts) : (await writeFileAtomic(abs, next, 0o644), '');
-        journal.append({ t: 'edited', file: '.gitignore', backup: backup && path.relative(root, backup) }, true);
+        const backup = fs.existsSync(abs) ? await editWithBackup(root, '.gitignore', gi, next, ts) : (await writeFileAtomic(abs, next, 0o644), '');
+        journal.append({ t: 'edited', file: '.gitignore', backup }, true);
         durable();
-        edited.push({ file: '.gitignore', backup: backup && path.relative(root, backup) });
+        edited.push({ file: '.gitignore', backup });
       }
     }
     journal.append({ t: 'complete', at: new Date().toISOString() }, true);
@@ -144,16 +144,36 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
   }
 }
 
-/** Writes `<file>.scitex-data-bak-<ts>` (the original) then replaces the file atomically; returns the backup path. */
-async function editWithBackup(abs: string, before: string, after: string, ts: string): Promise<string> {
+/**
+ * Keeps the original at safetyCopyPath (private, ignored by git, times kept) then replaces the file atomically;
+ * returns the copy's path relative to the root. --rollback puts the copy back.
+ */
+async function editWithBackup(root: string, rel: string, before: string, after: string, ts: string): Promise<string> {
+  const abs = path.join(root, rel);
   const real = await fsp.realpath(abs);
   const st = await fsp.stat(real);
-  const backup = `${abs}.scitex-data-bak-${ts}`;
+  const backupRel = safetyCopyPath(rel, ts);
+  const backup = path.join(root, backupRel);
   if (!fs.existsSync(backup)) {
-    // An exact copy, times included, so that a rollback can rename it back as it was.
-    await writeFileAtomic(backup, before, st.mode & 0o7777);
-    await fsp.utimes(backup, st.atime, st.mtime);
+    // Private directories below the backup directory, created without following links (data/ is the app's).
+    const top = path.join(root, 'data/db/backups');
+    for (let d = top, parts = path.relative(top, path.dirname(backup)).split(path.sep); parts.length; ) {
+      d = path.join(d, parts.shift()!);
+      ensurePrivateDirSync(d, dataDir(root));
+    }
+    // An exact copy, times included, 0600 like every backup: a rollback gives it back its mode and times.
+    const tmp = partialName(backup);
+    const fh = await fsp.open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(before);
+      await fh.utimes(st.atime, st.mtime);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, backup);
+    await fsyncDir(path.dirname(backup));
   }
   await writeFileAtomic(real, after, st.mode & 0o7777);
-  return backup;
+  return backupRel;
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { listBackups, recordedChecksum, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
+import { listBackups, recordedChecksum, resolveAt, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import { sha256File } from '../fs/hash.js';
@@ -53,7 +53,7 @@ export async function selectDbBackup(cfg: ResolvedConfig, opts: { from?: string;
   const series = databaseSeries(cfg);
   const kind = cfg.database.kind;
   const all = (await listBackups(cfg.backupDir.value)).filter((e: BackupEntry) => e.kind === kind && e.series === series);
-  const pick = opts.at ? all.find((e) => e.timestamp === opts.at || e.name.includes(opts.at!)) : all.find((e) => e.time);
+  const pick = opts.at ? resolveAt(all, opts.at, `${kind} backup of ${series}`) : all.find((e) => e.time);
   if (!pick) {
     throw new UsageError(
       opts.at ? `No ${kind} backup of ${series} taken at ${opts.at} in ${cfg.backupDir.value}.` : `No ${kind} backup of ${series} in ${cfg.backupDir.value}.`,
@@ -93,3 +93,13 @@ export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: Db
   return restoreSqlite(db.path, file, log, opts);
 }
 
+
+/** Plans a database restore: the backup it will use (checked) and the safety copy it will keep, computed once. */
+export function planDatabaseRestore(cfg: ResolvedConfig, log: Logger, opts: Omit<DbRestoreOptions, 'dryRun' | 'safetyName'>): Promise<DbRestoreResult> {
+  return restoreDatabase(cfg, log, { ...opts, dryRun: true });
+}
+
+/** Carries out a plan from planDatabaseRestore: the same backup file, the safety copy under the announced name. */
+export function executeDatabaseRestore(cfg: ResolvedConfig, log: Logger, plan: DbRestoreResult, opts: Omit<DbRestoreOptions, 'dryRun' | 'safetyName' | 'from' | 'at'> = {}): Promise<DbRestoreResult> {
+  return restoreDatabase(cfg, log, { ...opts, from: plan.backup, safetyName: plan.safetyCopy ?? undefined });
+}

@@ -3,6 +3,7 @@
 export * from './types.js';
 export * from './database.js';
 export * from './users.js';
+export * from './users-run.js';
 export * from './archivecheck.js';
 export * from './userdiff.js';
 // Scratch restores for `verify --deep` go through the same code as real ones.

@@ -7,15 +7,14 @@ import { memberChecker } from './archivecheck.js';
 import { checkStaged, type OwnerPolicy } from './stagecheck.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
-import { exists, freeBytes, fsyncDir, uniquePath } from '../fs/atomic.js';
+import { exists, uniquePath } from '../fs/atomic.js';
 import { parseSha256sumLine } from '../fs/hash.js';
 import { timestamp } from '../time.js';
-import { assertUsersDirNotSymlink, dataDir, usersDir, validateUsername, WORK_DIR_NAME } from '../layout/index.js';
-import type { Logger, Progress } from '../logger.js';
-import { pool } from '../pool.js';
-import { anchorDir, anchorPrivateWorkDir, mkdirsLikeParent, type AnchoredDir } from '../fs/nofollow.js';
+import { assertUsersDirNotSymlink, usersDir, validateUsername, WORK_DIR_NAME } from '../layout/index.js';
+import type { Logger } from '../logger.js';
 import { readManifest, type Manifest, type ManifestUser, listUserSets, ownBackup } from '../catalog/index.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
+import { livePathState, validateRestorePaths } from './paths.js';
 
 /** Options of `restore users`. */
 export interface UsersRestoreOptions {
@@ -26,9 +25,8 @@ export interface UsersRestoreOptions {
   at?: string;
   /** Extract under this directory instead of the live data/users. */
   to?: string;
-  dryRun?: boolean;
-  /** Only resolve the set and the targets (no checksum pass, no diff): for printing a plan before asking. */
-  planOnly?: boolean;
+  /** Restore only these paths of each user (relative to the user directory); needs `usernames`. */
+  paths?: string[];
 }
 
 /** One restored (or, in a dry run, restorable) user. */
@@ -38,6 +36,10 @@ export interface RestoredUser {
   target: string;
   safetyCopy: string | null;
   diff?: TreeDiff;
+  /** With --path: the paths restored, and whether each exists live now (it then goes to the safety copy). */
+  paths?: { path: string; live: boolean }[];
+  /** The live directory already equals the backup: nothing was swapped and no safety copy made. */
+  unchanged?: boolean;
 }
 
 /** What `restore users` did or would do. */
@@ -111,7 +113,7 @@ function expectedChecksums(setDir: string, users: ManifestUser[]): Map<string, s
  * (when `cwd` is given) GNU tar extracts it there and the result is compared with what was checked.
  * Throws a one-line ScitexError naming what is wrong; nothing outside `cwd` is written.
  */
-async function checkedExtract(setDir: string, u: ManifestUser, cwd: string | null, owners: OwnerPolicy | null): Promise<void> {
+export async function checkedExtract(setDir: string, u: ManifestUser, cwd: string | null, owners: OwnerPolicy | null): Promise<void> {
   const file = path.join(setDir, u.archive);
   if (!fs.existsSync(file)) throw new ScitexError(`${u.archive} is missing from ${path.basename(setDir)}.`, 'Nothing was changed. Restore from another set with --from or --at.');
   const members = new Map<string, Member>();
@@ -137,7 +139,7 @@ async function checkedExtract(setDir: string, u: ManifestUser, cwd: string | nul
 }
 
 /** Owners of data/, data/users and every live workspace: who may own a restored workspace (root runs). */
-function liveOwners(root: string): OwnerPolicy | null {
+export function liveOwners(root: string): OwnerPolicy | null {
   if (process.getuid?.() !== 0) return null;
   const owners: OwnerPolicy = { uids: new Set(), gids: new Set() };
   const add = (p: string) => {
@@ -157,9 +159,26 @@ function liveOwners(root: string): OwnerPolicy | null {
 const checksumError = (setDir: string, u: ManifestUser) =>
   new ScitexError(`${u.archive} in ${path.basename(setDir)} does not match its recorded checksum: damaged or tampered with.`, 'Nothing was changed. Restore from an older set with --from or --at.');
 
-/** Restores users: verify, extract each into staging, check, then swap in with renames. */
-export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: UsersRestoreOptions): Promise<UsersRestoreResult> {
+/** What a users restore will do, computed once: the set, each user's target and safety-copy name. */
+export interface UsersRestorePlan {
+  set: string;
+  /** The manifest entries of the users, in the order of `users`. */
+  entries: ManifestUser[];
+  users: RestoredUser[];
+  /** The data/users the users land in (live, or under --to). */
+  targetUsers: string;
+  /** --path restores: the validated paths. */
+  paths: string[] | null;
+  to: string | null;
+  /** The run's timestamp, used by the safety-copy names the plan announces and by staging. */
+  ts: string;
+}
+
+/** Plans a users restore without reading any archive (for the prompt, --json and the dry run). */
+export async function planUsersRestore(cfg: ResolvedConfig, log: Logger, opts: UsersRestoreOptions): Promise<UsersRestorePlan> {
   if (!opts.to) assertUsersDirNotSymlink(cfg.root);
+  const paths = opts.paths?.length ? validateRestorePaths(opts.paths) : null;
+  if (paths && !opts.usernames?.length) throw new UsageError('--path needs --user: name whose files to restore.', 'E.g. restore users --user alice --path proj/paper-1.');
   const { setDir, users } = await selectSet(cfg, opts);
   const targetUsers = opts.to ? path.join(path.resolve(cfg.root, opts.to), 'data', 'users') : usersDir(cfg.root);
   const ts = timestamp();
@@ -169,75 +188,31 @@ export async function restoreUsers(cfg: ResolvedConfig, log: Logger, opts: Users
     const target = path.join(targetUsers, u.username);
     const live = await exists(target);
     if (live && opts.to) throw new UsageError(`${target} already exists.`, 'Choose an empty --to directory.');
-    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: live ? await uniquePath(path.join(workShown, 'safety', `${u.username}.pre_restore_${ts}`)) : null });
+    if (paths && !opts.to && !fs.lstatSync(target, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${target} is not a live directory, so there is nothing to restore single paths into.`, 'Restore the whole user (without --path), or use --to.');
+    const state = paths && !opts.to ? paths.map((p) => ({ path: p, live: livePathState(target, p) })) : paths?.map((p) => ({ path: p, live: false }));
+    const aside = state ? state.some((x) => x.live) : live;
+    planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: aside ? await uniquePath(path.join(workShown, 'safety', `${u.username}.pre_restore_${ts}`)) : null, ...(state ? { paths: state } : {}) });
   }
   expectedChecksums(setDir, users);
   // Said once, with the plan (the CLI plans before it restores).
-  for (const u of opts.planOnly || opts.dryRun ? users : []) {
+  for (const u of users) {
     if (u.changed.length) log.warn(`${u.archive} was taken while ${u.changed.length} file(s) changed (e.g. ${u.changed[0]}): those files may hold a mix of states; an older set (--at) has consistent copies.`);
   }
-  if (opts.planOnly) return { set: setDir, users: planned, dryRun: true };
-  if (opts.dryRun) {
-    for (const [i, p] of planned.entries()) {
-      await checkedExtract(setDir, users[i]!, null, null);
-      p.diff = await diffAgainstLive(p.archive, p.target);
+  return { set: setDir, entries: users, users: planned, targetUsers, paths, to: opts.to ?? null, ts };
+}
+
+/** The dry run of a plan: every archive checked as a real restore would, and what would change. */
+export async function previewUsersRestore(plan: UsersRestorePlan): Promise<UsersRestoreResult> {
+  const { set: setDir, entries: users, paths } = plan;
+  const planned = plan.users.map((u) => ({ ...u }));
+  for (const [i, p] of planned.entries()) {
+    await checkedExtract(setDir, users[i]!, null, null);
+    if (paths) continue;
+    p.diff = await diffAgainstLive(p.archive, p.target);
+    if (!p.diff.missing && !p.diff.changed && !p.diff.extra && p.safetyCopy) {
+      p.unchanged = true;
+      p.safetyCopy = null;
     }
-    return { set: setDir, users: planned, dryRun: true };
   }
-  // Everything below happens through descriptors of data/users and of our work directory, opened
-  // without following links: the app's user can swap either for a symlink at any instant.
-  mkdirsLikeParent(opts.to ? path.resolve(cfg.root, opts.to) : dataDir(cfg.root), targetUsers);
-  const usersFd = anchorDir(targetUsers, opts.to ? path.resolve(cfg.root, opts.to) : dataDir(cfg.root));
-  let workFd: AnchoredDir;
-  try {
-    workFd = anchorPrivateWorkDir(usersFd, WORK_DIR_NAME);
-  } catch (err) {
-    usersFd.close();
-    throw err;
-  }
-  const work = workFd.path;
-  /** The anchored name of a path below data/users (plans and messages keep the real one). */
-  const at = (p: string) => path.join(usersFd.path, path.relative(targetUsers, p));
-  // Unique per run: a killed run's orphaned tar may still be writing into its own staging directory.
-  const staging = path.join(work, `staging_${ts}_${process.pid}`);
-  // Staging left by an interrupted restore is garbage (the archive is still there): clear it.
-  for (const n of await fsp.readdir(work).catch(() => [] as string[])) {
-    if (n.startsWith('staging_')) await fsp.rm(path.join(work, n), { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => log.warn(`Could not remove ${path.join(targetUsers, WORK_DIR_NAME, n)} yet (an interrupted run may still be writing into it); remove it later.`));
-  }
-  await fsp.mkdir(staging, { recursive: true, mode: 0o700 });
-  const owners = liveOwners(cfg.root);
-  let progress: Progress | undefined;
-  try {
-    const need = users.reduce((s, u) => s + u.bytes, 0);
-    const free = await freeBytes(staging);
-    if (need > free) throw new ScitexError(`Restoring needs ${need} bytes but only ${free} are free under ${targetUsers}.`, 'Free space, or restore fewer users (--user) or elsewhere (--to). Nothing was changed.');
-    // Each user: checksum, then one decompression feeding the strict reader and GNU tar, into a
-    // staging directory of its own (so one archive's stray member can never land in another user's
-    // tree), then the staged result is compared with the checked headers. Two users at a time.
-    progress = log.progress('restore', users.reduce((t, u) => t + u.bytes, 0), users.reduce((t, u) => t + u.files, 0));
-    await pool([...users.keys()], 2, async (i) => {
-      const u = users[i]!;
-      const cwd = path.join(staging, String(i));
-      await fsp.mkdir(path.join(cwd, 'data', 'users'), { recursive: true, mode: 0o700 });
-      log.info(`extracting ${u.archive} into staging`);
-      await checkedExtract(setDir, u, cwd, owners);
-      progress!.tick(u.bytes, u.files);
-    });
-    progress.done();
-    // Everything is staged and checked: only now touch live data, one rename pair per user.
-    if (planned.some((p) => p.safetyCopy)) await fsp.mkdir(path.join(work, 'safety'), { recursive: true, mode: 0o700 });
-    for (const p of planned) {
-      if (p.safetyCopy) await fsp.rename(at(p.target), at(p.safetyCopy));
-      await fsp.rename(path.join(staging, String(planned.indexOf(p)), 'data', 'users', p.username), at(p.target));
-      log.info(`restored ${p.username}${p.safetyCopy ? ` (previous copy kept at ${p.safetyCopy})` : ''}`);
-    }
-    await fsyncDir(usersFd.path);
-    return { set: setDir, users: planned, dryRun: false };
-  } finally {
-    progress?.done(); // also on failure, so a terminal's bar never swallows the error line
-    await fsp.rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch((err: unknown) => log.warn(`Could not remove the staging directory ${path.join(targetUsers, WORK_DIR_NAME, path.basename(staging))} (${(err as Error).message}); remove it by hand.`));
-    workFd.close();
-    await fsp.rmdir(path.join(usersFd.path, WORK_DIR_NAME)).catch(() => {}); // only when no safety copies remain in it
-    usersFd.close();
-  }
+  return { set: setDir, users: planned, dryRun: true };
 }

@@ -7,7 +7,7 @@ import { memberChecker } from '../restore/index.js';
 import { databaseSeries, listBackups, recordedChecksum, type BackupEntry, FUTURE_TOLERANCE_MS, readManifest } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { parseSha256sumLine, sha256File } from '../fs/hash.js';
-import { fail, pass, some, warn, type Check } from './types.js';
+import { fail, pass, firstFew, warn, type Check } from './types.js';
 
 /** Options of the backup checks. */
 export interface BackupCheckOptions {
@@ -29,8 +29,8 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
       else if (rec !== (await sha256File(e.path))) mismatched.push(`${e.name} does not match its checksum`);
     }
   }
-  if (mismatched.length) checks.push(fail('backups.checksums', some(mismatched), 'These backups are damaged or were tampered with: do not restore them; take a new backup now.'));
-  else if (unrecorded.length) checks.push(warn('backups.checksums', `no recorded checksum: ${some(unrecorded)}`, 'Legacy backups cannot be verified; keep them only as a last resort.'));
+  if (mismatched.length) checks.push(fail('backups.checksums', firstFew(mismatched), 'These backups are damaged or were tampered with: do not restore them; take a new backup now.'));
+  else if (unrecorded.length) checks.push(warn('backups.checksums', `no recorded checksum: ${firstFew(unrecorded)}`, 'Legacy backups cannot be verified; keep them only as a last resort.'));
   else checks.push(pass('backups.checksums', `${all.length} backup(s) match their recorded SHA-256`));
 
   const now = (opts.now ?? new Date()).getTime();
@@ -39,7 +39,7 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
   const future = all.filter((e) => e.time && e.time.getTime() > now + FUTURE_TOLERANCE_MS);
   checks.push(
     future.length
-      ? fail('backups.dates', some(future.map((e) => `${e.name} is dated ${e.time!.toISOString()}, in the future`)), "The clock was (or is) wrong: check NTP (`timedatectl`); such a backup is never pruned and never counts as the newest.")
+      ? fail('backups.dates', firstFew(future.map((e) => `${e.name} is dated ${e.time!.toISOString()}, in the future`)), "The clock was (or is) wrong: check NTP (`timedatectl`); such a backup is never pruned and never counts as the newest.")
       : pass('backups.dates', 'no backup is dated in the future'),
   );
   const placed = all.filter((e) => e.time && !future.includes(e));
@@ -70,7 +70,7 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
     const problem = e.kind === 'users' ? await setReadable(e) : await dumpReadable(e);
     if (problem) unreadable.push(`${e.name}: ${problem}`);
   }
-  checks.push(unreadable.length ? fail('backups.readable', some(unreadable, 2), 'Do not rely on these backups; take a new one and investigate the storage.') : pass('backups.readable', `${all.length} backup(s) read cleanly`));
+  checks.push(unreadable.length ? fail('backups.readable', firstFew(unreadable, 2), 'Do not rely on these backups; take a new one and investigate the storage.') : pass('backups.readable', `${all.length} backup(s) read cleanly`));
   return checks;
 }
 

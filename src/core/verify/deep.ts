@@ -11,7 +11,7 @@ import { memberChecker, checkStaged, detectDumpKind, loadDump, maintenance, pgTa
 import { databaseSeries, listBackups, readManifest } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { timestamp } from '../time.js';
-import { fail, pass, some, warn, type Check } from './types.js';
+import { fail, pass, firstFew, warn, type Check } from './types.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -49,7 +49,7 @@ function compareCounts(name: string, backup: string, restored: Record<string, nu
   if (!live) return pass(name, `${path.basename(backup)} restores (${Object.keys(restored).length} tables); no live database to compare with`);
   const diffs = [...new Set([...Object.keys(restored), ...Object.keys(live)])].filter((k) => restored[k] !== live[k]).map((k) => `${k}: backup ${restored[k] ?? 'absent'}, live ${live[k] ?? 'absent'}`);
   return diffs.length
-    ? warn(name, `${path.basename(backup)} restores, but row counts differ from live: ${some(diffs)}`, 'Expected if the app wrote since the backup; otherwise investigate before trusting it.')
+    ? warn(name, `${path.basename(backup)} restores, but row counts differ from live: ${firstFew(diffs)}`, 'Expected if the app wrote since the backup; otherwise investigate before trusting it.')
     : pass(name, `${path.basename(backup)} restores; every table's row count equals the live one (${Object.keys(live).length} tables)`);
 }
 
@@ -115,7 +115,7 @@ async function deepUsers(setDir: string): Promise<Check> {
       await fsp.rm(path.join(dir, 'data/users', u.username), { recursive: true, force: true });
     }
     return wrong.length
-      ? fail('deep.users', some(wrong), 'The set does not match its manifest: take a new backup.')
+      ? fail('deep.users', firstFew(wrong), 'The set does not match its manifest: take a new backup.')
       : pass('deep.users', `${path.basename(setDir)}: ${m.users.length} archive(s) extract and match the manifest`);
   } catch (err) {
     return fail('deep.users', `${path.basename(setDir)}: ${(err as Error).message}`, 'The set does not extract: take a new backup.');

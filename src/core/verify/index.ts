@@ -1,9 +1,9 @@
 import type { ResolvedConfig } from '../config/index.js';
-import { writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../logger.js';
 import { backupChecks } from './backups.js';
 import { deepChecks, postgresCheck } from './deep.js';
 import { layoutChecks } from './layout.js';
+import { leftoverCheck } from './leftovers.js';
 import type { Check } from './types.js';
 
 export type { Check, Status } from './types.js';
@@ -30,11 +30,12 @@ export interface VerifyResult {
 }
 
 async function runChecks(cfg: ResolvedConfig, opts: VerifyOptions): Promise<Check[]> {
-  const checks = await layoutChecks(cfg);
+  const checks = await layoutChecks(cfg, { usePostgres: !opts.skipDb });
   if (!opts.skipDb) {
     const pg = await postgresCheck(cfg);
     if (pg) checks.push(pg);
   }
+  checks.push(await leftoverCheck(cfg, !opts.skipDb));
   if (opts.backups || opts.deep) checks.push(...(await backupChecks(cfg, { maxAgeHours: opts.maxAgeHours ?? 26 })));
   if (opts.deep) checks.push(...(await deepChecks(cfg)));
   return checks;
@@ -57,30 +58,5 @@ export async function verify(cfg: ResolvedConfig, log: Logger, opts: VerifyOptio
   return { checks, repairs, failed, warned, ok: failed === 0 && (!opts.strict || warned === 0) };
 }
 
-/** The result in the Prometheus node_exporter textfile format. */
-export function metricsText(r: VerifyResult, now = new Date()): string {
-  const lines = [
-    '# HELP scitex_data_check_ok 1 when the check passed or warned, 0 when it failed.',
-    '# TYPE scitex_data_check_ok gauge',
-    ...r.checks.map((c) => `scitex_data_check_ok{check="${c.name}"} ${c.status === 'fail' ? 0 : 1}`),
-    '# HELP scitex_data_verify_failed_checks Number of failed checks in the last verify run.',
-    '# TYPE scitex_data_verify_failed_checks gauge',
-    `scitex_data_verify_failed_checks ${r.failed}`,
-    '# HELP scitex_data_verify_timestamp_seconds When verify last ran.',
-    '# TYPE scitex_data_verify_timestamp_seconds gauge',
-    `scitex_data_verify_timestamp_seconds ${Math.floor(now.getTime() / 1000)}`,
-  ];
-  const figures = r.checks.flatMap((c) => Object.entries(c.metrics ?? {}));
-  const byName = new Map<string, string[]>();
-  for (const [k, v] of figures) {
-    const name = `scitex_data_backup_${k.split('{')[0]}`;
-    byName.set(name, [...(byName.get(name) ?? []), `scitex_data_backup_${k} ${v}`]);
-  }
-  for (const [name, rows] of byName) lines.push(`# TYPE ${name} gauge`, ...rows);
-  return lines.join('\n') + '\n';
-}
-
-/** Writes the metrics file atomically (node_exporter must never read half a file). */
-export async function writeMetrics(file: string, r: VerifyResult): Promise<void> {
-  await writeFileAtomic(file, metricsText(r), 0o644);
-}
+export { metricsText, newestAges, writeMetrics, type MetricsExtra } from './metrics.js';
+export { readRunState, recordRun, STATE_FILE, type RunRecord, type RunState } from './runstate.js';

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { APP_DIRS, BACKUP_DIRS, dataDir } from '../layout/index.js';
 import { ensurePrivateDirSync, openDirNoFollow } from '../fs/nofollow.js';
 import { isSqliteFileName, isSideFileName } from '../sqlite/rules.js';
-import { fail, pass, some, type Check } from './types.js';
+import { fail, pass, firstFew, type Check } from './types.js';
 
 /** Who must be able to use a directory, and for what (x: traverse, wx: create and delete inside). */
 interface Need {
@@ -69,7 +69,7 @@ export function appDirCheck(root: string): Check {
     }
   };
   const what = broken.map((b) => `${b.rel} (${b.st.uid}:${b.st.gid} ${(b.st.mode & 0o777).toString(8)}) is not usable by uid ${b.who.map((w) => w.uid).join(', ')}`);
-  return fail('permissions.app-directories', some(what, 2), 'The app cannot open its data: run `scitex-data verify --fix` (gives them back to the owner of data/, mode 755).', { fix: { describe, apply } });
+  return fail('permissions.app-directories', firstFew(what, 2), 'The app cannot open its data: run `scitex-data verify --fix` (gives them back to the owner of data/, mode 755).', { fix: { describe, apply } });
 }
 
 /** Backup directories are 0700 and backup files 0600: backups hold password hashes and access tokens. */
@@ -78,7 +78,7 @@ export function backupPermissionChecks(cfg: ResolvedConfig): Check[] {
   const open = dirs.filter((d) => (fs.lstatSync(d).mode & 0o077) !== 0);
   const out: Check[] = [
     open.length
-      ? fail('permissions.backup-directory', `readable by others: ${some(open.map((d) => path.relative(cfg.root, d) || d))}`, 'Run `scitex-data verify --fix` (chmod 700).', {
+      ? fail('permissions.backup-directory', `readable by others: ${firstFew(open.map((d) => path.relative(cfg.root, d) || d))}`, 'Run `scitex-data verify --fix` (chmod 700).', {
           fix: { describe: open.map((d) => `chmod 700 ${d}`), apply: async () => { for (const d of open) ensurePrivateDirSync(d, dataDir(cfg.root)); } },
         })
       : pass('permissions.backup-directory', 'the backup directory is private (0700)'),
@@ -95,7 +95,7 @@ export function backupPermissionChecks(cfg: ResolvedConfig): Check[] {
   const loose = files.filter((f) => (fs.lstatSync(f).mode & 0o077) !== 0);
   out.push(
     loose.length
-      ? fail('permissions.backup-files', `not 0600: ${some(loose.map((f) => path.relative(bdir, f)))}`, 'Backups hold secrets: run `scitex-data verify --fix` (chmod 600).', {
+      ? fail('permissions.backup-files', `not 0600: ${firstFew(loose.map((f) => path.relative(bdir, f)))}`, 'Backups hold secrets: run `scitex-data verify --fix` (chmod 600).', {
           fix: { describe: loose.map((f) => `chmod 600 ${f}`), apply: async () => { for (const f of loose) chmodNoFollow(f, 0o600); } },
         })
       : pass('permissions.backup-files', `${files.length} backup file(s) are 0600`),

@@ -21,6 +21,6 @@ export const warn = (name: string, found: string, hint: string, extra: Partial<C
 export const fail = (name: string, found: string, hint: string, extra: Partial<Check> = {}): Check => ({ name, status: 'fail', found, hint, ...extra });
 
 /** "a, b, c and 4 more" for messages. */
-export function some(items: string[], n = 3): string {
+export function firstFew(items: string[], n = 3): string {
   return items.length <= n ? items.join(', ') : `${items.slice(0, n).join(', ')} and ${items.length - n} more`;
 }

@@ -1,0 +1,52 @@
+/**
+ * age encryption through the `age` command (Debian package `age`). Measured against the in-process
+ * `age-encryption` npm package on 256 MiB: the command encrypted in 1.1 s, the package in 3.4 s (reading alone 0.3 s).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { ScitexError } from '../errors.js';
+
+/** Whether the age command is installed. */
+export function ageAvailable(): boolean {
+  return spawnSync('age', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+function missing(): ScitexError {
+  return new ScitexError('The age command is not installed; it is needed to encrypt or decrypt off-site copies.', 'apt-get install age');
+}
+
+/** A running age process: read `output`; `done` settles when it has exited (rejects on failure). */
+export interface AgeStream {
+  output: Readable;
+  done: Promise<void>;
+}
+
+function run(args: string[], input: Readable, what: string): AgeStream {
+  if (!ageAvailable()) throw missing();
+  // Only public recipients or an identity *file name* are ever in argv: no secret is visible in ps.
+  const p = spawn('age', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+  input.on('error', (err) => p.stdin.destroy(err));
+  p.stdin.on('error', () => {}); // age exiting early is reported through its exit status
+  input.pipe(p.stdin);
+  const done = new Promise<void>((resolve, reject) => {
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${stderr.trim().split('\n').pop() ?? ''}`, what === 'decryption' ? 'Check --identity: it must be the secret key of one of the recipients.' : undefined));
+    });
+  });
+  done.catch(() => {}); // observed by the caller; never an unhandled rejection
+  return { output: p.stdout, done };
+}
+
+/** Encrypts `input` to the recipients (public keys), streaming. */
+export function encryptStream(input: Readable, recipients: string[]): AgeStream {
+  return run(recipients.flatMap((r) => ['-r', r]), input, 'encryption');
+}
+
+/** Decrypts `input` with the identity file, streaming; plaintext may come out before tampering is detected. */
+export function decryptStream(input: Readable, identityFile: string): AgeStream {
+  return run(['-d', '-i', identityFile], input, 'decryption');
+}

@@ -1,0 +1,216 @@
+/**
+ * S3-compatible object storage through the AWS SDK for JavaScript v3, in-process. Credentials come only from the
+ * SDK's standard chain (environment, shared credentials file, profile); nothing secret is ever taken as an argument.
+ */
+import type { Readable } from 'node:stream';
+import type { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+
+// The SDK is loaded only by commands that talk to a destination: every other command starts without its weight.
+type Sdk = typeof import('@aws-sdk/client-s3');
+type Lib = typeof import('@aws-sdk/lib-storage');
+
+/** Where copies go: a bucket and key prefix on an S3-compatible server. */
+export interface Destination {
+  /** The URL as configured, without its query (what is shown to people and logs). */
+  label: string;
+  bucket: string;
+  /** Key prefix, '' or ending in '/'. */
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  pathStyle: boolean;
+  /** Shared-credentials profile name (a name, not a secret). */
+  profile?: string;
+}
+
+/** Parses `s3://bucket/prefix?endpoint=https://host:port&region=r&path_style=true&profile=p`; throws on anything else. */
+export function parseDestination(url: string): Destination {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/[^?#]*)?(?:\?([^#]*))?$/.exec(url.trim());
+  if (!m) throw new Error(`not an s3://bucket/prefix URL: ${JSON.stringify(url)}`);
+  const q = new URLSearchParams(m[3] ?? '');
+  for (const k of q.keys()) {
+    if (!['endpoint', 'region', 'path_style', 'profile'].includes(k)) throw new Error(`unknown setting ${k} in ${m[1]} (endpoint, region, path_style, profile)`);
+  }
+  const endpoint = q.get('endpoint') ?? undefined;
+  if (endpoint && !/^https?:\/\/[^/?#@]+\/?$/.test(endpoint)) throw new Error(`endpoint must be http(s)://host[:port] without credentials: ${JSON.stringify(endpoint)}`);
+  const prefix = (m[2] ?? '').replace(/^\/+/, '').replace(/\/*$/, '');
+  if (prefix.split('/').some((s) => s === '.' || s === '..')) throw new Error(`prefix may not hold . or .. segments: ${JSON.stringify(prefix)}`);
+  const style = q.get('path_style');
+  return {
+    label: `s3://${m[1]}${prefix ? '/' + prefix : ''}${endpoint ? ` at ${endpoint.replace(/\/$/, '')}` : ''}`,
+    bucket: m[1]!,
+    prefix: prefix ? prefix + '/' : '',
+    endpoint: endpoint?.replace(/\/$/, ''),
+    region: q.get('region') ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    // Custom endpoints (MinIO, radosgw, B2) rarely have wildcard DNS for virtual-hosted buckets.
+    pathStyle: style === null ? !!endpoint : /^(1|true|yes)$/i.test(style),
+    profile: q.get('profile') ?? undefined,
+  };
+}
+
+/** An object's size and user metadata, as HEAD reports them. */
+export interface ObjectInfo {
+  size: number;
+  metadata: Record<string, string>;
+}
+
+/** Tunables; the defaults suit a nightly job over an ordinary link. */
+export interface StoreOptions {
+  /** Per HTTP request, without a byte moving (ms). */
+  requestTimeoutMs?: number;
+  /** Attempts per request, with exponential backoff and jitter between them. */
+  maxAttempts?: number;
+  /** Multipart part size (bytes); memory held is about partSize x queueSize. */
+  partSize?: number;
+  queueSize?: number;
+}
+
+/** Whether an SDK error is the server's "no such key/bucket" (404). */
+export function isNotFound(err: unknown): boolean {
+  const e = err as S3ServiceException;
+  return e?.$metadata?.httpStatusCode === 404 || e?.name === 'NotFound' || e?.name === 'NoSuchKey';
+}
+
+/** The HTTP status of an SDK error, when it got that far. */
+export function httpStatus(err: unknown): number | undefined {
+  return (err as S3ServiceException)?.$metadata?.httpStatusCode;
+}
+
+/** One destination's objects, with keys relative to its prefix. */
+export class ObjectStore {
+  readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  private constructor(
+    readonly dest: Destination,
+    opts: StoreOptions,
+    private readonly sdk: Sdk,
+    private readonly lib: Lib,
+  ) {
+    this.partSize = opts.partSize ?? 8 * 1024 * 1024;
+    this.queueSize = opts.queueSize ?? 4;
+    // The pinned SDK supports Node 20 but warns on each start that later releases will not: the pin is deliberate.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    this.client = new sdk.S3Client({
+      region: dest.region,
+      endpoint: dest.endpoint,
+      forcePathStyle: dest.pathStyle,
+      profile: dest.profile,
+      // The SDK's default checksums make several S3-compatible servers store the aws-chunked framing inside the
+      // object and still answer 200: only send/validate them where the API requires it. We hash with SHA-256 ourselves.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: opts.maxAttempts ?? 5,
+      retryMode: 'standard',
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: opts.requestTimeoutMs ?? 120_000 },
+    });
+  }
+
+  /** Loads the SDK and makes a client for the destination. */
+  static async open(dest: Destination, opts: StoreOptions = {}): Promise<ObjectStore> {
+    const [sdk, lib] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]);
+    return new ObjectStore(dest, opts, sdk, lib);
+  }
+
+  private key(rel: string): string {
+    return this.dest.prefix + rel;
+  }
+
+  /** The object's size and metadata, or null when it does not exist. */
+  async head(rel: string, signal?: AbortSignal): Promise<ObjectInfo | null> {
+    try {
+      const r = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
+      return { size: r.ContentLength ?? 0, metadata: r.Metadata ?? {} };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Every object under the prefix (+ `under`), keys relative to the prefix. */
+  async list(under = '', signal?: AbortSignal): Promise<{ key: string; size: number }[]> {
+    const out: { key: string; size: number }[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.dest.bucket, Prefix: this.key(under), ContinuationToken: token }), { abortSignal: signal });
+      for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key.slice(this.dest.prefix.length), size: o.Size ?? 0 });
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** A small object (a checksum or a manifest); `ifAbsent` makes it a conditional PUT: false when it already existed. */
+  async putSmall(rel: string, body: string, opts: { metadata?: Record<string, string>; ifAbsent?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
+    try {
+      await this.client.send(
+        new this.sdk.PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel), Body: body, ContentType: 'text/plain; charset=utf-8', Metadata: opts.metadata, IfNoneMatch: opts.ifAbsent ? '*' : undefined }),
+        { abortSignal: opts.signal },
+      );
+      return true;
+    } catch (err) {
+      if (opts.ifAbsent && httpStatus(err) === 412) return false;
+      // Servers without conditional writes answer 501 (or a 400 naming the header): write unconditionally then.
+      if (opts.ifAbsent && (httpStatus(err) === 501 || (err as Error).name === 'NotImplemented')) return this.putSmall(rel, body, { ...opts, ifAbsent: false });
+      throw err;
+    }
+  }
+
+  /** Streams `body` up (multipart above one part), holding about partSize x queueSize bytes in memory. */
+  async upload(rel: string, body: Readable, opts: { metadata?: Record<string, string>; onBytes?: (n: number) => void; signal?: AbortSignal } = {}): Promise<void> {
+    const up = new this.lib.Upload({
+      client: this.client,
+      params: { Bucket: this.dest.bucket, Key: this.key(rel), Body: body, Metadata: opts.metadata, ContentType: 'application/octet-stream' },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false, // a failed upload aborts its multipart upload: no invisible parts left billed
+      abortController: opts.signal ? abortControllerFrom(opts.signal) : undefined,
+    });
+    let last = 0;
+    up.on('httpUploadProgress', (p) => {
+      if (p.loaded !== undefined && opts.onBytes) {
+        opts.onBytes(p.loaded - last);
+        last = p.loaded;
+      }
+    });
+    await up.done();
+  }
+
+  /** The object's bytes as a stream. */
+  async download(rel: string, signal?: AbortSignal): Promise<Readable> {
+    const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
+    return r.Body as Readable;
+  }
+
+  /** A small object's text (checksums, manifests), or null when it does not exist. */
+  async getText(rel: string, signal?: AbortSignal): Promise<string | null> {
+    try {
+      const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.dest.bucket, Key: this.key(rel) }), { abortSignal: signal });
+      return await r.Body!.transformToString('utf8');
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Deletes objects (relative keys), 1000 per request; throws when the server refused any. */
+  async delete(rels: string[], signal?: AbortSignal): Promise<void> {
+    for (let i = 0; i < rels.length; i += 1000) {
+      const chunk = rels.slice(i, i + 1000);
+      const r = await this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.dest.bucket, Delete: { Objects: chunk.map((k) => ({ Key: this.key(k) })), Quiet: true } }), { abortSignal: signal });
+      if (r.Errors?.length) throw new Error(`the server refused to delete ${r.Errors.length} object(s), e.g. ${r.Errors[0]!.Key}: ${r.Errors[0]!.Code}`);
+    }
+  }
+
+  /** Closes the connection pool so the process can exit. */
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+function abortControllerFrom(signal: AbortSignal): AbortController {
+  const c = new AbortController();
+  if (signal.aborted) c.abort();
+  else signal.addEventListener('abort', () => c.abort(), { once: true });
+  return c;
+}
