@@ -51,7 +51,7 @@ export function openSink(file: string, compression: Compression, level: number):
   const zstd = compression === 'zstd' ? startZstd(fd, level) : undefined;
   const hash = crypto.createHash('sha256');
   let size = 0;
-  let failure: unknown;
+  let failure: Error | undefined;
   let currentLevel = level;
   let closed = false;
   const free: Buffer[] = [];
@@ -71,7 +71,9 @@ export function openSink(file: string, compression: Compression, level: number):
         await writeAll(fd, out);
       }
     }).finally(() => free.push(block)));
-    done.catch((e) => (failure ??= e));
+    done.catch((e: unknown) => {
+      failure ??= e instanceof Error ? e : new Error(String(e));
+    });
     queue.push(done.catch(() => {}));
   };
   const sink: Sink = {
@@ -85,7 +87,8 @@ export function openSink(file: string, compression: Compression, level: number):
       if (sink.pos === 0) return;
       handOff(sink.buf, sink.pos);
       while (queue.length >= IN_FLIGHT) await queue.shift();
-      if (failure) throw failure;
+      const failed = failure as Error | undefined; // set by a block's write meanwhile
+      if (failed) throw failed;
       sink.buf = free.pop() ?? Buffer.allocUnsafe(CHUNK);
       sink.pos = 0;
     },
