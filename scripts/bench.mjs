@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: scitex-data next to what operators use today, measured in one run on the same trees.
-// Prints time (median), peak memory, output size and the ratio to each peer; never asserts.
+// Prints time (median) with CPU time, peak memory, output size and the ratio to each peer; never asserts. User rows run on
+// every tree shape of scripts/bench-trees.mjs; wall time is noisy on a shared machine, the CPU ratio less so.
 //   node scripts/bench.mjs [--quick] [--runs 3] [--layout-users 10000]
 //                          [--sqlite-mb 500] [--pg-scale 100] [--write-readme [--readme-block bench]]
 //                          [--only layout,users,sqlite,pg,checksum] [--shapes small,large,many] [--rows none,zstd,gzip,restore,nightly]
