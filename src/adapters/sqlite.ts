@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { ScitexError } from '../errors.js';
 
@@ -206,4 +207,19 @@ export function isSqliteFile(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `PRAGMA quick_check` of a snapshot this process just wrote into its private backup directory, on a
+ * worker thread, so the caller can hash the file on the main thread meanwhile (both cores in use).
+ * The snapshot is in rollback-journal mode (see snapshot), so opening it read-only creates nothing.
+ */
+export function checkSnapshot(file: string): Promise<string[]> {
+  return new Promise((resolve) => {
+    const w = new Worker(new URL('./sqlitecheck.js', import.meta.url), { workerData: { file } });
+    let got: string[] | null = null;
+    w.once('message', (m: string[]) => (got = m));
+    w.once('error', (e) => (got ??= [e.message]));
+    w.once('exit', (code) => resolve(got ?? [`the check stopped (exit ${code})`]));
+  });
 }

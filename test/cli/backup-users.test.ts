@@ -116,7 +116,7 @@ describe('backup users / restore users', () => {
   it('a file that keeps changing while read: retried, then a partial set and exit 3 naming it', async () => {
     const { users } = setup();
     const busy = path.join(users, 'alice/proj/neuro-analysis/data/live.log');
-    fs.writeFileSync(busy, 'start\n');
+    fs.writeFileSync(busy, 'start\n'.repeat(2_000_000)); // large: reading it takes long enough that the writer's appends land in the window on a loaded machine
     const writer = spawn('bash', ['-c', `while true; do echo line >> '${busy}'; done`], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 100));

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { sideFilePaths } from '../../adapters/sqlite.js';
 import { connFlags, runPgTool } from '../../adapters/postgres.js';
 import { pgTarget } from '../config/index.js';
-import { checkDatabase, snapshot } from '../../adapters/sqlite.js';
+import { checkSnapshot, snapshot } from '../../adapters/sqlite.js';
+import { sha256File } from '../fs/hash.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError } from '../../errors.js';
 import { exists, partialName } from '../fs/atomic.js';
@@ -24,10 +25,10 @@ export async function nextBackupPath(dir: string, series: string, ext: string, n
 }
 
 /** Records the origin, then publishes; on any failure neither the origin file nor the backup is left. */
-async function publishWithOrigin(cfg: ResolvedConfig, tmp: string, final: string): Promise<{ size: number; sha256: string }> {
+async function publishWithOrigin(cfg: ResolvedConfig, tmp: string, final: string, sha256?: string): Promise<{ size: number; sha256: string }> {
   try {
     await writeOrigin(final, originOf(cfg));
-    return await publishFile(tmp, final);
+    return await publishFile(tmp, final, sha256);
   } catch (err) {
     if (!(await exists(final))) await fsp.rm(final + ORIGIN_SUFFIX, { force: true });
     throw err;
@@ -59,11 +60,12 @@ export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { f
   try {
     log.debug(`SQLite online backup ${db.path} -> ${tmp}`);
     await snapshot(db.path, tmp);
-    const problems = checkDatabase(tmp);
+    // The check (worker thread) and the checksum (main thread) read the same finished file at once.
+    const [problems, digest] = await Promise.all([checkSnapshot(tmp), sha256File(tmp)]);
     if (problems.length) {
       throw new ScitexError(`The snapshot of ${db.path} failed PRAGMA quick_check: ${problems[0]}.`, 'The live database may be damaged: run `scitex-data verify`; nothing was published.');
     }
-    const { size, sha256 } = await publishWithOrigin(cfg, tmp, final);
+    const { size, sha256 } = await publishWithOrigin(cfg, tmp, final, digest);
     return { kind: 'sqlite', path: final, size, sha256, durationMs: Date.now() - started, database: series };
   } finally {
     for (const f of [tmp, ...sideFilePaths(tmp)]) await fsp.rm(f, { force: true });

@@ -16,13 +16,13 @@ export interface Artifact {
 
 /**
  * Publishes a finished temporary file: fsync, SHA-256, checksum file (atomically), 0600, then the
- * rename that makes it visible, then the directory fsync. Whatever instant a crash hits, a file with
+ * rename that makes it visible, then the directory fsync (`known`: the digest, when the caller already hashed it). Whatever instant a crash hits, a file with
  * the final name always has its checksum beside it.
  */
-export async function publishFile(tmp: string, final: string): Promise<{ size: number; sha256: string }> {
+export async function publishFile(tmp: string, final: string, known?: string): Promise<{ size: number; sha256: string }> {
   await fsp.chmod(tmp, 0o600);
   await fsyncFile(tmp);
-  const sha256 = await sha256File(tmp);
+  const sha256 = known ?? (await sha256File(tmp)); // `known`: hashed by the caller from the same finished file
   await writeFileAtomic(final + CHECKSUM_SUFFIX, sha256sumLine(sha256, path.basename(final)));
   try {
     await fsp.rename(tmp, final);
