@@ -1,21 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, tempDir } from '../helpers/cli.js';
-import { makeUser } from '../helpers/tree.js';
+import { appTreeWithAlice } from '../helpers/apptree.js';
 
 let root = '';
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 const env = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
 
 function fresh(): void {
-  root = tempDir();
-  expect(cli(['--root', root, 'init']).code).toBe(0);
-  const db = new Database(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE auth_user(id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user(username) VALUES ('alice')");
-  db.close();
-  makeUser(path.join(root, 'data/users'), 'alice');
+  root = appTreeWithAlice();
 }
 
 /** A hook that saves its stdin and SCITEX_DATA_* variables under `name` in the root. */

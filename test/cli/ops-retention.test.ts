@@ -1,25 +1,20 @@
-import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { okOn, runOn, sha256, stamp } from '../helpers/apptree.js';
 import { cli, tempDir } from '../helpers/cli.js';
 
 // Retention an operator can predict: --keep-last, --keep-within, pins, and the forget table.
-const env = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
 const work: string[] = [];
 let template = '';
 const bdir = (root: string) => path.join(root, 'data/db/backups');
 const dumps = (root: string) => fs.readdirSync(bdir(root)).filter((n) => n.endsWith('.db')).sort();
-const ts = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
-const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const run = (root: string, ...args: string[]) => cli(['--root', root, ...args], { env });
-const ok = (root: string, ...args: string[]) => {
-  const r = run(root, ...args);
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-};
+const ts = stamp;
+const sha = sha256;
+const run = runOn;
+const ok = okOn;
 
 /** A tree with five database backups dated 1, 2, 3, 10 and 40 days ago (oldest first). */
 function withFive(): { root: string; names: string[] } {

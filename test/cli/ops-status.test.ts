@@ -1,26 +1,21 @@
-import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { okOn, runOn, sha256, stamp } from '../helpers/apptree.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { makeUser } from '../helpers/tree.js';
 
 // The operator's screens: status, ls, diff, clean (and verify's leftovers check).
-const env = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
 const work: string[] = [];
 let template = '';
 const bdir = (root: string) => path.join(root, 'data/db/backups');
 const sets = (root: string) => fs.readdirSync(bdir(root)).filter((n) => n.startsWith('users_')).sort();
-const ts = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
-const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const run = (root: string, ...args: string[]) => cli(['--root', root, ...args], { env });
-const ok = (root: string, ...args: string[]) => {
-  const r = run(root, ...args);
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-};
+const ts = stamp;
+const sha = sha256;
+const run = runOn;
+const ok = okOn;
 const json = (root: string, ...args: string[]) => JSON.parse(run(root, '--json', ...args).stdout);
 
 function copy(): string {
