@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aliceAndBob } from '../helpers/apptree.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { BOB, CORPUS, gnuTar, plantMultiSet, pythonTar, writeFiles } from '../helpers/hostile-writers.js';
 import { makeUser, snapshotTree } from '../helpers/tree.js';
@@ -13,11 +14,7 @@ let root = '';
 let outside = '';
 let liveBefore: Record<string, string>;
 beforeAll(() => {
-  root = tempDir();
-  outside = tempDir('scitex-outside-');
-  expect(cli(['--root', root, 'init']).code).toBe(0);
-  makeUser(path.join(root, 'data/users'), 'alice');
-  makeUser(path.join(root, 'data/users'), 'bob', 2);
+  ({ root, outside } = aliceAndBob());
   liveBefore = snapshotTree(path.join(root, 'data'));
 });
 afterAll(() => {

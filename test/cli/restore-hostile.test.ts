@@ -1,20 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, tempDir } from '../helpers/cli.js';
+import { aliceAndBob } from '../helpers/apptree.js';
+import { cli } from '../helpers/cli.js';
 import { craftTarGz, plantSet, type CraftMember } from '../helpers/hostile.js';
-import { makeUser, snapshotTree } from '../helpers/tree.js';
+import { snapshotTree } from '../helpers/tree.js';
 import { record } from '../torture/report.js';
 
 let root = '';
 let outside = '';
 let liveBefore: Record<string, string>;
 beforeAll(() => {
-  root = tempDir();
-  outside = tempDir('scitex-outside-');
-  expect(cli(['--root', root, 'init']).code).toBe(0);
-  makeUser(path.join(root, 'data/users'), 'alice');
-  makeUser(path.join(root, 'data/users'), 'bob', 2);
+  ({ root, outside } = aliceAndBob());
   liveBefore = snapshotTree(path.join(root, 'data/users'));
 });
 let refused = 0;

@@ -35,3 +35,13 @@ export const okOn = (root: string, ...args: string[]) => {
   expect(r.code, r.stderr).toBe(0);
   return r;
 };
+
+/** An initialised root with users alice and bob, and an empty directory outside it (for hostile-archive tests). */
+export function aliceAndBob(): { root: string; outside: string } {
+  const root = tempDir();
+  const outside = tempDir('scitex-outside-');
+  expect(cli(['--root', root, 'init']).code).toBe(0);
+  makeUser(path.join(root, 'data/users'), 'alice');
+  makeUser(path.join(root, 'data/users'), 'bob', 2);
+  return { root, outside };
+}

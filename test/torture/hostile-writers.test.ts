@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, tempDir } from '../helpers/cli.js';
+import { aliceAndBob } from '../helpers/apptree.js';
+import { cli } from '../helpers/cli.js';
 import { BOB, CORPUS, plantMultiSet } from '../helpers/hostile-writers.js';
-import { makeUser, snapshotTree } from '../helpers/tree.js';
+import { snapshotTree } from '../helpers/tree.js';
 import { TRIALS, trials } from './report.js';
 
 let root = '';
@@ -12,11 +13,7 @@ let outside = '';
 let good = Buffer.alloc(0);
 let others: Record<string, string>;
 beforeAll(() => {
-  root = tempDir();
-  outside = tempDir('scitex-outside-');
-  expect(cli(['--root', root, 'init']).code).toBe(0);
-  makeUser(path.join(root, 'data/users'), 'alice');
-  makeUser(path.join(root, 'data/users'), 'bob', 2);
+  ({ root, outside } = aliceAndBob());
   expect(cli(['--root', root, 'backup', 'users']).code).toBe(0);
   const set = fs.readdirSync(path.join(root, 'data/db/backups')).find((n) => n.startsWith('users_'))!;
   good = zlib.gunzipSync(fs.readFileSync(path.join(root, 'data/db/backups', set, 'alice.tar.gz')));
