@@ -98,8 +98,20 @@ export function walkTree(root: string, opts: { keepEntries?: boolean } = {}): Wa
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile
         throw err;
       }
-      const isLink = stat.isSymbolicLink();
-      if (!record(childRel, stat, isLink ? fs.readlinkSync(p) : undefined) || !stat.isDirectory()) continue;
+      let target: string | undefined;
+      if (stat.isSymbolicLink()) {
+        try {
+          target = fs.readlinkSync(p);
+        } catch (err) {
+          // Swapped for something else between lstat and readlink: a change (the caller's re-check sees
+          // the fingerprint move), recorded as such rather than a failed run.
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
+          hash.update(`${childRel}\0changed during the walk\n`);
+          continue;
+        }
+      }
+      if (!record(childRel, stat, target) || !stat.isDirectory()) continue;
       const child = openDir(p, stat);
       if (child === null) continue;
       try {

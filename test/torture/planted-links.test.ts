@@ -53,7 +53,7 @@ describe('planted links', () => {
     flipper = startFlipper(users, outside);
     await trials('directory swapped for a symlink mid-backup', Math.max(4, TRIALS), 'the walk and the reads stay inside the user\'s tree: no outside byte in any archive', async () => {
       const r = await cliAsync(['--root', root, '--json', 'backup', 'users']).done;
-      expect([0, 3]).toContain(r.code); // 3: the tree kept changing, the set is marked partial
+      expect([0, 3], r.stdout.slice(0, 600)).toContain(r.code); // 3: the tree kept changing, the set is marked partial
       expect(archivedText(path.join(root, 'data/db/backups'))).not.toContain(SECRET);
     });
   });
