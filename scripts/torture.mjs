@@ -8,7 +8,9 @@ import path from 'node:path';
 
 const report = path.join(os.tmpdir(), `scitex-torture-${process.pid}.jsonl`);
 const trials = process.env.TORTURE_TRIALS ?? '25';
-const r = spawnSync('npx', ['vitest', 'run', 'test/torture', 'test/cli/restore-hostile.test.ts', 'test/cli/migrate.test.ts'], {
+// A trial class runs inside one test: its time grows with the trials, so does the timeout (npm test keeps 60 s).
+const timeout = Math.max(60_000, Number(trials) * 20_000);
+const r = spawnSync('npx', ['vitest', 'run', `--testTimeout=${timeout}`, 'test/torture', 'test/cli/restore-hostile.test.ts', 'test/cli/migrate.test.ts'], {
   stdio: 'inherit',
   env: { ...process.env, TORTURE_TRIALS: trials, TORTURE_REPORT: report },
 });
