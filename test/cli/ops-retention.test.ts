@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { okOn, runOn, sha256, stamp } from '../helpers/apptree.js';
-import { cli, tempDir } from '../helpers/cli.js';
+import { appTree, okOn, runOn, sha256, stamp } from '../helpers/apptree.js';
+import { tempDir } from '../helpers/cli.js';
 
 // Retention an operator can predict: --keep-last, --keep-within, pins, and the forget table.
 const work: string[] = [];
@@ -35,11 +34,7 @@ function withFive(): { root: string; names: string[] } {
 }
 
 beforeAll(() => {
-  template = tempDir('scitex-keep-tpl-');
-  expect(cli(['--root', template, 'init']).code).toBe(0);
-  const db = new Database(path.join(template, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE auth_user(id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user(username) VALUES ('alice')");
-  db.close();
+  template = appTree(['alice'], { prefix: 'scitex-keep-tpl-', workspaces: false });
 }, 60_000);
 afterAll(() => {
   for (const d of [template, ...work]) fs.rmSync(d, { recursive: true, force: true });

@@ -1,11 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { okOn, runOn, sha256, stamp } from '../helpers/apptree.js';
-import { cli, tempDir } from '../helpers/cli.js';
-import { makeUser } from '../helpers/tree.js';
+import { appTree, okOn, runOn, sha256, stamp } from '../helpers/apptree.js';
+import { tempDir } from '../helpers/cli.js';
 
 // The operator's screens: status, ls, diff, clean (and verify's leftovers check).
 const work: string[] = [];
@@ -41,13 +39,7 @@ function age(root: string, hours: number): void {
 }
 
 beforeAll(() => {
-  template = tempDir('scitex-ops-tpl-');
-  expect(cli(['--root', template, 'init']).code).toBe(0);
-  const db = new Database(path.join(template, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE auth_user(id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user(username) VALUES ('alice'), ('bob')");
-  db.close();
-  makeUser(path.join(template, 'data/users'), 'alice', 1);
-  makeUser(path.join(template, 'data/users'), 'bob', 2);
+  template = appTree(['alice', 'bob'], { prefix: 'scitex-ops-tpl-' });
 }, 60_000);
 afterAll(() => {
   for (const d of [template, ...work]) fs.rmSync(d, { recursive: true, force: true });

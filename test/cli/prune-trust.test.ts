@@ -2,10 +2,9 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appTree } from '../helpers/apptree.js';
 import { cli, tempDir } from '../helpers/cli.js';
-import { makeUser } from '../helpers/tree.js';
 
 // Retention and `verify --backups` must never trust a backup they cannot read or place in time.
 const env = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
@@ -42,13 +41,7 @@ function redate(root: string, name: string, when: Date): string {
 }
 
 beforeAll(() => {
-  template = tempDir('scitex-prune-tpl-');
-  expect(cli(['--root', template, 'init']).code).toBe(0);
-  const db = new Database(path.join(template, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE auth_user(id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user(username) VALUES ('alice'), ('bob')");
-  db.close();
-  makeUser(path.join(template, 'data/users'), 'alice', 1);
-  makeUser(path.join(template, 'data/users'), 'bob', 2);
+  template = appTree(['alice', 'bob'], { prefix: 'scitex-prune-tpl-' });
 });
 afterAll(() => {
   for (const d of [template, ...work]) fs.rmSync(d, { recursive: true, force: true });

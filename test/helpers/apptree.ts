@@ -9,16 +9,24 @@ import { makeUser } from './tree.js';
 /** The app on its SQLite fallback, so that no PostgreSQL is needed. */
 export const SQLITE_ENV = { SCITEX_CLOUD_USE_SQLITE_DEV: '1' };
 
-/** A fresh initialised root with the dev SQLite database (auth_user: alice) and alice's workspace. */
-export function appTreeWithAlice(): string {
-  const root = tempDir();
+/**
+ * A fresh initialised root with the dev SQLite database whose auth_user holds `usernames`, and (unless
+ * `workspaces` is false) a workspace for each, seeded 1, 2, ... so their contents differ.
+ */
+export function appTree(usernames: string[], opts: { prefix?: string; workspaces?: boolean } = {}): string {
+  const root = tempDir(opts.prefix);
   expect(cli(['--root', root, 'init']).code).toBe(0);
   const db = new Database(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE auth_user(id INTEGER PRIMARY KEY, username TEXT); INSERT INTO auth_user(username) VALUES ('alice')");
+  db.exec('CREATE TABLE auth_user(id INTEGER PRIMARY KEY, username TEXT)');
+  const add = db.prepare('INSERT INTO auth_user(username) VALUES (?)');
+  for (const u of usernames) add.run(u);
   db.close();
-  makeUser(path.join(root, 'data/users'), 'alice');
+  if (opts.workspaces !== false) usernames.forEach((u, i) => makeUser(path.join(root, 'data/users'), u, i + 1));
   return root;
 }
+
+/** A fresh initialised root with the dev SQLite database (auth_user: alice) and alice's workspace. */
+export const appTreeWithAlice = (): string => appTree(['alice']);
 
 /** YYYYMMDD_HHMMSS (UTC) of a date, as backup names carry it. */
 export const stamp = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);

@@ -34,3 +34,10 @@ export async function isGzip(file: string): Promise<boolean> {
     await fh.close();
   }
 }
+
+/** SHA-256 of everything a stream yields (a download, a pipe), as hex. */
+export async function sha256Stream(stream: AsyncIterable<Buffer>): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk);
+  return hash.digest('hex');
+}

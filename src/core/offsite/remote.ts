@@ -2,12 +2,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ObjectStore } from '../../adapters/objectstore.js';
 import { parseBackupName } from '../catalog/index.js';
 import { ScitexError, UsageError } from '../../errors.js';
-import { ensurePrivateDir, fsyncDir } from '../fs/index.js';
+import { ensurePrivateDir, fsyncDir, sha256Stream } from '../fs/index.js';
 import type { Logger } from '../logger.js';
 import { decryptStream } from '../../adapters/age.js';
 import { readRemoteManifest } from './copy.js';
@@ -48,18 +48,6 @@ export interface RemoteProblem {
   problem: string;
 }
 
-function hashing(): Writable & { digest(): string; bytes(): number } {
-  const h = crypto.createHash('sha256');
-  let n = 0;
-  const w = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      h.update(chunk);
-      n += chunk.length;
-      cb();
-    },
-  });
-  return Object.assign(w, { digest: () => h.digest('hex'), bytes: () => n });
-}
 
 /**
  * Checks every complete backup at the destination against its manifest: each object present with the recorded size
@@ -81,9 +69,7 @@ export async function verifyRemote(store: ObjectStore, opts: { deep?: boolean; n
       else if (head.size !== o.size) problems.push({ name: e.name, key: o.key, problem: `size ${head.size}, manifest says ${o.size}` });
       else if (head.metadata.sha256 && head.metadata.sha256 !== o.sha256) problems.push({ name: e.name, key: o.key, problem: 'checksum in its metadata differs from the manifest' });
       else if (opts.deep) {
-        const h = hashing();
-        await pipeline(await store.download(o.key), h);
-        if (h.digest() !== o.sha256) problems.push({ name: e.name, key: o.key, problem: `content does not match its recorded SHA-256 (tampered or damaged)` });
+        if ((await sha256Stream(await store.download(o.key))) !== o.sha256) problems.push({ name: e.name, key: o.key, problem: `content does not match its recorded SHA-256 (tampered or damaged)` });
       }
     }
   }

@@ -3,6 +3,11 @@ import path from 'node:path';
 import { SQLITE_SIDE_SUFFIXES, sideFilePaths } from '../../adapters/sqlite.js';
 import { openFilesOf } from '../../adapters/procfs.js';
 
+/** True when something exists at `p` (lstat: a planted symlink counts). */
+function lexists(p: string): boolean {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+}
+
 /**
  * The one owner of SQLite's side-file rules, used by migrate (forward and rollback), backup and restore.
  * A database is its main file plus whatever side files exist: committed rows can sit only in `-wal`, and a
@@ -25,14 +30,7 @@ export function isSideFileName(name: string): boolean {
 
 /** The side files of `db` that exist now (lstat: a planted symlink counts as existing). */
 export function presentSideFiles(db: string): string[] {
-  return sideFilePaths(db).filter((p) => {
-    try {
-      fs.lstatSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return sideFilePaths(db).filter(lexists);
 }
 
 /**
@@ -104,7 +102,6 @@ export function familyMoves(fromDb: string, toDb: string): { from: string; to: s
     .filter((m) => lexists(m.from));
 }
 
-const lexists = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 
 /**
  * Why a database may not move now from `fromRel` to `toRel` (paths relative to `base`), checked before anything
