@@ -216,7 +216,7 @@ export async function previewUsersRestore(plan: UsersRestorePlan): Promise<Users
   for (const [i, p] of planned.entries()) {
     await checkedExtract(setDir, users[i]!, null, null, plan.identity);
     if (paths) continue;
-    p.diff = await diffAgainstLive(p.archive, p.target, decryptionOf(p.archive, users[i]!, plan.identity));
+    p.diff = await diffAgainstLive(p.archive, p.target, decryptionOf(p.archive, users[i], plan.identity));
     if (!p.diff.missing && !p.diff.changed && !p.diff.extra && p.safetyCopy) {
       p.unchanged = true;
       p.safetyCopy = null;
