@@ -26,7 +26,7 @@ export async function pruneRemote(store: ObjectStore, policy: RetentionPolicy, l
     // The manifest goes first: a prune cut short leaves an incomplete copy, never a complete-looking damaged one.
     await store.delete([name + REMOTE_MANIFEST_SUFFIX]);
     // Exact suffixes only: `x.sql` must not take `x.sql.gz` with it.
-    const own = new Set(['', '.sha256', '.age', '.age.sha256'].map((x) => name + x));
+    const own = new Set(['', '.sha256', '.age', '.age.sha256', '.origin.json', '.origin.json.sha256'].map((x) => name + x));
     const keys = all.map((o) => o.key).filter((k) => k.startsWith(name + '/') || own.has(k));
     await store.delete(keys);
     log.debug(`deleted ${name} at ${store.dest.label} (${keys.length} objects)`);
