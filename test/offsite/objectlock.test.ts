@@ -175,7 +175,10 @@ describe('Object Lock retention at a real radosgw', () => {
     expect(copies[0].error).toMatch(/Object Lock is not enabled on bucket unlockable.*lock_days=30.*create the bucket with Object Lock.*or remove lock_days/);
     expect(copies[0].sent).toEqual([]);
     expect(copies[1].error).toBeNull();
-    expect(r.stderr.split('\n').filter((x) => x.includes('FAILED'))).toHaveLength(1);
+    // Without --json: one line on stderr that says what and what to do, no stack.
+    const t = cli(['--root', root, 'copy'], { env });
+    expect(t.code).toBe(1);
+    expect(t.stderr.trim().split('\n')).toEqual([expect.stringMatching(/copy to s3:\/\/unlockable\/nightly .* FAILED: Object Lock is not enabled on bucket unlockable.*or remove lock_days/)]);
     expect(await versions(s)).toEqual([]);
     expect((await ok.list()).length).toBe(3);
   });
