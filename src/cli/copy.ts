@@ -18,7 +18,7 @@ import {
 import type { Ctx } from './context.js';
 import { human } from './format.js';
 import { run, type Action } from './run.js';
-import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
+import { backupDirOption, collect, identityOption, keepOptions, policyFrom } from './options.js';
 
 /** The off-site settings from the environment plus --encrypt-to; refuses when no destination is configured. */
 export function settingsFor(encryptTo: string[] = [], required = true): OffsiteSettings {
@@ -57,7 +57,7 @@ export interface RemoteRestoreFlags {
 export function remoteRestoreOptions(cmd: Command): Command {
   return cmd
     .option('--from-remote <backup>', 'fetch this backup from an off-site destination (checked, decrypted) into staging, then restore it')
-    .option('--identity <file>', 'age secret key file, for an encrypted off-site copy')
+    .addOption(identityOption())
     .option('--destination <n>', 'with --from-remote: which destination (1 = the first configured)');
 }
 
