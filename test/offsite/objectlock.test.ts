@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -147,6 +148,34 @@ describe('Object Lock retention at a real radosgw', () => {
     const l = cli(['--root', root, '--json', 'list', '--remote'], { env });
     expect(l.code, l.stderr).toBe(0);
     for (const b of JSON.parse(l.stdout).backups) expect(new Date(b.lockedUntil).getTime()).toBeGreaterThanOrEqual(before + DAY - 2000);
+  });
+
+  it('locked writes carry a SHA-256 header (servers demand one with a lock) and no aws-chunked framing; unlocked writes carry no checksum', async () => {
+    await bucket('header-check', 'lock');
+    const seen: { locked: boolean; command: string; headers: Record<string, string> }[] = [];
+    const big = crypto.randomBytes(6 * 1024 * 1024);
+    for (const locked of [true, false]) {
+      const s = await ObjectStore.open(parseDestination(url('header-check', locked ? '&lock_days=1' : '')), { partSize: 5 * 1024 * 1024 });
+      stores.push(s);
+      s.client.middlewareStack.add((next, ctx) => async (args) => {
+        seen.push({ locked, command: (ctx as { commandName: string }).commandName, headers: { ...(args.request as { headers: Record<string, string> }).headers } });
+        return next(args);
+      }, { step: 'finalizeRequest', name: 'peekHeaders', priority: 'low' });
+      const tag = locked ? 'locked' : 'open';
+      await s.putSmall(`${tag}.txt`, 'hello\n');
+      await s.upload(`${tag}.bin`, Readable.from([big]));
+      expect((await download(s, `${tag}.txt`)).toString()).toBe('hello\n');
+      expect(sha(await download(s, `${tag}.bin`))).toBe(sha(big));
+    }
+    const writes = seen.filter((x) => x.command === 'PutObjectCommand' || x.command === 'UploadPartCommand');
+    expect(writes.filter((x) => x.locked).map((x) => x.command).sort()).toEqual(['PutObjectCommand', 'UploadPartCommand', 'UploadPartCommand']);
+    for (const w of writes) {
+      const h = Object.fromEntries(Object.entries(w.headers).map(([k, v]) => [k.toLowerCase(), v]));
+      expect(h['content-encoding'] ?? '', w.command).not.toMatch(/aws-chunked/);
+      expect(h['x-amz-trailer'], w.command).toBeUndefined();
+      if (w.locked) expect(h['x-amz-checksum-sha256'], w.command).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      else expect(Object.keys(h).filter((k) => k.startsWith('x-amz-checksum') || k === 'content-md5'), w.command).toEqual([]);
+    }
   });
 
   it('lock_mode=compliance: not even the bucket owner bypassing governance can delete early', async () => {
