@@ -225,8 +225,14 @@ export class ObjectStore {
     const h = await this.head(rel, signal, versionId);
     // A minute of slack: servers may store the date with second precision.
     if (h?.lockUntil && h.lockUntil.getTime() >= lock.ObjectLockRetainUntilDate.getTime() - 60_000) return;
-    const Retention = { Mode: lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate };
+    // Compliance may be extended but never turned into governance: a compliance lock stays one.
+    const Retention = { Mode: h?.lockMode === 'COMPLIANCE' ? 'COMPLIANCE' : lock.ObjectLockMode, RetainUntilDate: lock.ObjectLockRetainUntilDate } as const;
     await this.client.send(new this.sdk.PutObjectRetentionCommand({ Bucket: this.dest.bucket, Key: this.key(rel), VersionId: versionId ?? h?.versionId, Retention }), { abortSignal: signal });
+  }
+
+  /** Gives the object's current version the destination's retention when it lacks it (objects an interrupted run left). */
+  async retain(rel: string, signal?: AbortSignal): Promise<void> {
+    await this.ensureLocked(rel, undefined, this.lockParams(), signal);
   }
 
   /** Whether the bucket has Object Lock enabled (false when the server says it has no lock configuration). */

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ObjectStore, parseDestination, REMOTE_MANIFEST_SUFFIX, type RemoteManifest } from '../../src/index.js';
+import { ObjectStore, parseDestination, REMOTE_MANIFEST_SUFFIX, sha256sumLine, type RemoteManifest } from '../../src/index.js';
 import { startRadosgw, type TestRadosgw } from '../../src/devtools/radosgw.js';
 import { cli, tempDir } from '../helpers/cli.js';
 import { makeUser } from '../helpers/tree.js';
@@ -176,6 +176,25 @@ describe('Object Lock retention at a real radosgw', () => {
       if (w.locked) expect(h['x-amz-checksum-sha256'], w.command).toMatch(/^[A-Za-z0-9+/]{43}=$/);
       else expect(Object.keys(h).filter((k) => k.startsWith('x-amz-checksum') || k === 'content-md5'), w.command).toEqual([]);
     }
+  });
+
+  it('an object left unlocked by an interrupted run (killed between its upload and its retention) is locked when the copy resumes', async () => {
+    const s = await bucket('resumed-locked', 'lock');
+    const root = project([]);
+    const env = { ...gw.env(), SCITEX_CLOUD_USE_SQLITE_DEV: '1', SCITEX_DATA_REMOTE: url('resumed-locked', '&lock_days=1') };
+    const b = cli(['--root', root, '--json', 'backup', 'db', '--no-copy'], { env });
+    expect(b.code, b.stderr).toBe(0);
+    const file = JSON.parse(b.stdout).artifacts[0].path as string;
+    const name = path.basename(file);
+    const digest = sha(fs.readFileSync(file));
+    // What the interrupted run left: the object and its checksum beside it, as sent, without retention.
+    await s.upload(name, fs.createReadStream(file), { metadata: { 'scitex-source': digest, sha256: digest } });
+    await s.putSmall(name + '.sha256', sha256sumLine(digest, name));
+    expect((await s.head(name))!.lockUntil).toBeUndefined();
+    const c = cli(['--root', root, '--json', 'copy'], { env });
+    expect(c.code, c.stderr).toBe(0);
+    expect(JSON.parse(c.stdout).copies[0].resumed).toEqual([name]);
+    for (const key of [name, name + '.sha256', name + REMOTE_MANIFEST_SUFFIX]) expect((await s.head(key))!.lockUntil!.getTime(), key).toBeGreaterThan(Date.now() + DAY - 3_600_000);
   });
 
   it('lock_mode=compliance: not even the bucket owner bypassing governance can delete early', async () => {

@@ -151,6 +151,8 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
         const key = objectKey(f.rel, recipients.length > 0);
         const have = await presentObject(store, f, key, recipients, signal);
         if (have) {
+          // Killed between its upload and its retention, an object may be there unlocked.
+          if (store.dest.lock) for (const k of [key, key + '.sha256']) await store.retain(k, signal);
           r.resumed.push(key);
           bar.tick(f.size, 1);
           objects.push(have);
