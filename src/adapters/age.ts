@@ -66,6 +66,12 @@ export async function encryptFile(input: string, out: string, recipients: string
   }
 }
 
+/** The line of age's stderr that says what went wrong (it ends with a line asking to report errors). */
+function ageError(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return (lines.find((l) => /^age: error: /.test(l)) ?? lines.pop() ?? '').replace(/^age: error: /, '');
+}
+
 /** Settles when the age child exits: rejects with its last stderr line on failure. */
 function exitOf(p: ChildProcess, what: string): Promise<void> {
   let stderr = '';
@@ -74,7 +80,7 @@ function exitOf(p: ChildProcess, what: string): Promise<void> {
     p.on('error', reject);
     p.on('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${stderr.trim().split('\n').pop() ?? ''}`, what === 'decryption' ? 'Check --identity: it must be the secret key of one of the recipients.' : undefined));
+      else reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${ageError(stderr)}`, what === 'decryption' ? 'Check --identity: it must be the secret key of one of the recipients.' : undefined));
     });
   });
 }

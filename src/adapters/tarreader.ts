@@ -100,20 +100,32 @@ function pump(raw: Readable, file: string, scanner: StrictTarScanner, tar: Child
     let zstdErr = '';
     let pending = (tar ? 2 : 1) + (decrypt ? 1 : 0); // the stream's end, tar's exit, age's exit and checksum
     let plain: Readable = raw;
+    let ageDone: Promise<void> | null = null;
+    let plainEnded = false;
     if (decrypt) {
       const dec = decryptStream(raw, decrypt.identity);
       const h = crypto.createHash('sha256');
       plain = dec.output;
+      ageDone = dec.done;
       plain.on('data', (c: Buffer) => h.update(c));
+      plain.on('end', () => (plainEnded = true));
       dec.done.then(
         () => (h.digest('hex') === decrypt.plainSha256 ? finish() : finish(new ChecksumMismatch(`${path.basename(file)} decrypted does not match the checksum recorded of its plaintext`))),
-        (e: Error) => finish(e),
+        (e: Error) => finish(e, true),
       );
       file = file.slice(0, -'.age'.length); // what is inside decides the decompression
     }
+    let waitingForAge = false;
     let tarDone = false; // GNU tar may exit at the end-of-archive marker, before the padding after it
-    const finish = (err?: Error) => {
-      if (settled) return;
+    const finish = (err?: Error, fromAge = false) => {
+      if (settled || (waitingForAge && !fromAge)) return;
+      // age stopped writing (a wrong key, a damaged file): the stream looks truncated to the readers after it,
+      // but age's own exit says why. It has closed its output, so it is exiting: wait for its word.
+      if (err && ageDone && plainEnded && !fromAge) {
+        waitingForAge = true;
+        ageDone.then(() => finish(err, true), (e: Error) => finish(e, true));
+        return;
+      }
       if (err) {
         settled = true;
         raw.destroy();

@@ -31,12 +31,12 @@ export async function nextBackupPath(dir: string, series: string, ext: string, n
  * plaintext's checksum recorded in the origin file.
  */
 async function publishWithOrigin(cfg: ResolvedConfig, tmp: string, final: string, sha256: string | undefined, seal: string[] | undefined): Promise<{ size: number; sha256: string }> {
-  let plain: PlainRecord | undefined;
+  let plain: (PlainRecord & { recipients: string[] }) | undefined;
   if (seal?.length) {
     const s = await sealTemp(tmp, final, seal, sha256);
     tmp = s.tmp;
     sha256 = s.sha256;
-    plain = { plainSha256: s.plainSha256, plainSize: s.plainSize };
+    plain = { plainSha256: s.plainSha256, plainSize: s.plainSize, recipients: [...seal].sort() };
   }
   try {
     await writeOrigin(final, { ...originOf(cfg), ...plain });

@@ -34,7 +34,7 @@ export async function pruneRemote(store: ObjectStore, policy: RetentionPolicy, l
     const name = d.entry.name;
     const manifest = name + REMOTE_MANIFEST_SUFFIX;
     // Exact suffixes only: `x.sql` must not take `x.sql.gz` with it.
-    const own = new Set(['', '.sha256', '.age', '.age.sha256', REMOTE_MANIFEST_SUFFIX].map((x) => name + x));
+    const own = new Set(['', '.sha256', '.age', '.age.sha256', '.origin.json', '.origin.json.sha256', REMOTE_MANIFEST_SUFFIX].map((x) => name + x));
     const mine = all.filter((o) => o.key.startsWith(name + '/') || own.has(o.key));
     // Checked before the manifest goes: a delete marker on a locked manifest would hide a backup that cannot be removed.
     const held = lockable ? await heldBy(store, mine, now) : null;

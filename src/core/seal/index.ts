@@ -12,7 +12,7 @@ import { decryptStream, encryptFile } from '../../adapters/age.js';
 import type { Decrypt } from '../../adapters/tarreader.js';
 import { ScitexError, UsageError } from '../../errors.js';
 import path from 'node:path';
-import { readPlainRecord } from '../catalog/origin.js';
+import { readPlainRecord } from '../catalog/index.js';
 import { PARTIAL_MARK, partialName } from '../fs/atomic.js';
 import { sha256File } from '../fs/hash.js';
 
