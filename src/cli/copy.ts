@@ -91,10 +91,10 @@ export const destinationOption = (): Option => new Option('--destination <n>', '
 export const remoteList = async (ctx: Ctx, o: { destination?: string }) => {
   const store = await pick(settingsFor(), o.destination);
   try {
-    const rows = await listRemote(store);
+    const rows = await listRemote(store, { locks: true });
     if (!rows.length) ctx.say(`No backups at ${store.dest.label}.`);
-    for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}`);
-    return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null })) } };
+    for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}${r.lockedUntil ? `  locked until ${r.lockedUntil}` : ''}`);
+    return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null, lockedUntil: r.lockedUntil ?? null })) } };
   } finally {
     store.close();
   }

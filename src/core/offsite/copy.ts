@@ -8,6 +8,7 @@ import type { Logger, Progress } from '../logger.js';
 import { ageAvailable, encryptStream } from '../../adapters/age.js';
 import { ScitexError } from '../../errors.js';
 import type { OffsiteSettings } from './settings.js';
+import { objectLockProblem } from './lock.js';
 import { localUnits, objectKey, REMOTE_FORMAT, REMOTE_MANIFEST_SUFFIX, sourceId, type RemoteManifest, type RemoteObject, type Unit, type UnitFile } from './units.js';
 
 /** What one destination got. */
@@ -131,6 +132,8 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
   const ordered = [...units].reverse();
   let bar: Progress | undefined;
   try {
+    r.error = await objectLockProblem(store, signal);
+    if (r.error) return r;
     const todo: Unit[] = [];
     for (const u of ordered) {
       const m = await readRemoteManifest(store, u.name, signal);
@@ -150,6 +153,8 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
         const key = objectKey(f.rel, rec.length > 0);
         const have = await presentObject(store, f, key, rec, signal);
         if (have) {
+          // Killed between its upload and its retention, an object may be there unlocked.
+          if (store.dest.lock) for (const k of [key, key + '.sha256']) await store.retain(k, signal);
           r.resumed.push(key);
           bar.tick(f.size, 1);
           objects.push(have);

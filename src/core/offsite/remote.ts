@@ -11,6 +11,7 @@ import { ensurePrivateDir, fsyncDir, sha256Stream } from '../fs/index.js';
 import type { Logger } from '../logger.js';
 import { decryptStream } from '../../adapters/age.js';
 import { readRemoteManifest } from './copy.js';
+import { lockedUntil } from './lock.js';
 import { REMOTE_MANIFEST_SUFFIX, type RemoteManifest } from './units.js';
 import { ORIGIN_SUFFIX } from '../catalog/index.js';
 
@@ -21,10 +22,12 @@ export interface RemoteEntry {
   complete: boolean;
   manifest: RemoteManifest | null;
   size: number;
+  /** With `locks`: the Object Lock date of its manifest (written last, so the latest of its objects), or null. */
+  lockedUntil?: string | null;
 }
 
-/** Every backup at the destination, newest first, complete or not. */
-export async function listRemote(store: ObjectStore): Promise<RemoteEntry[]> {
+/** Every backup at the destination, newest first, complete or not; `locks` adds their Object Lock dates. */
+export async function listRemote(store: ObjectStore, opts: { locks?: boolean } = {}): Promise<RemoteEntry[]> {
   const objects = await store.list();
   const byName = new Map<string, { size: number; manifest: boolean }>();
   const manifests = new Set(objects.map((o) => o.key.split('/')[0]!).filter((t) => t.endsWith(REMOTE_MANIFEST_SUFFIX)).map((t) => t.slice(0, -REMOTE_MANIFEST_SUFFIX.length)));
@@ -42,6 +45,10 @@ export async function listRemote(store: ObjectStore): Promise<RemoteEntry[]> {
   }
   const out: RemoteEntry[] = [];
   for (const [name, e] of byName) out.push({ name, complete: e.manifest, manifest: e.manifest ? await readRemoteManifest(store, name) : null, size: e.size });
+  // One HEAD per backup, only where objects can be locked at all.
+  if (opts.locks && (await store.lockEnabled().catch(() => false))) {
+    for (const e of out) e.lockedUntil = e.complete ? await lockedUntil(store, e.name + REMOTE_MANIFEST_SUFFIX) : null;
+  }
   return out.sort((a, b) => (parseBackupName(b.name)!.timestamp.localeCompare(parseBackupName(a.name)!.timestamp) || b.name.localeCompare(a.name)));
 }
 
