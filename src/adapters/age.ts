@@ -2,7 +2,8 @@
  * age encryption through the `age` command (Debian package `age`). Measured against the in-process
  * `age-encryption` npm package on 256 MiB: the command encrypted in 1.1 s, the package in 3.4 s (reading alone 0.3 s).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ScitexError } from '../errors.js';
 
@@ -25,18 +26,10 @@ function run(args: string[], input: Readable, what: string): AgeStream {
   if (!ageAvailable()) throw missing();
   // Only public recipients or an identity *file name* are ever in argv: no secret is visible in ps.
   const p = spawn('age', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
   input.on('error', (err) => p.stdin.destroy(err));
   p.stdin.on('error', () => {}); // age exiting early is reported through its exit status
   input.pipe(p.stdin);
-  const done = new Promise<void>((resolve, reject) => {
-    p.on('error', reject);
-    p.on('close', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${stderr.trim().split('\n').pop() ?? ''}`, what === 'decryption' ? 'Check --identity: it must be the secret key of one of the recipients.' : undefined));
-    });
-  });
+  const done = exitOf(p, what);
   done.catch(() => {}); // observed by the caller; never an unhandled rejection
   return { output: p.stdout, done };
 }
@@ -49,4 +42,45 @@ export function encryptStream(input: Readable, recipients: string[]): AgeStream 
 /** Decrypts `input` with the identity file, streaming; plaintext may come out before tampering is detected. */
 export function decryptStream(input: Readable, identityFile: string): AgeStream {
   return run(['-d', '-i', identityFile], input, 'decryption');
+}
+
+/**
+ * Encrypts one file into another through the age command, which reads and writes the descriptors itself (no bytes
+ * pass through Node). `out` must not exist; it is created 0600 without following a link.
+ */
+export async function encryptFile(input: string, out: string, recipients: string[]): Promise<void> {
+  if (!ageAvailable()) throw missing();
+  const inFd = fs.openSync(input, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  let outFd: number;
+  try {
+    outFd = fs.openSync(out, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    fs.closeSync(inFd);
+    throw err;
+  }
+  try {
+    await exitOf(spawn('age', recipients.flatMap((r) => ['-r', r]), { stdio: [inFd, outFd, 'pipe'] }), 'encryption');
+  } finally {
+    fs.closeSync(inFd);
+    fs.closeSync(outFd);
+  }
+}
+
+/** The line of age's stderr that says what went wrong (it ends with a line asking to report errors). */
+function ageError(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return (lines.find((l) => /^age: error: /.test(l)) ?? lines.pop() ?? '').replace(/^age: error: /, '');
+}
+
+/** Settles when the age child exits: rejects with its last stderr line on failure. */
+function exitOf(p: ChildProcess, what: string): Promise<void> {
+  let stderr = '';
+  p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+  return new Promise<void>((resolve, reject) => {
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${ageError(stderr)}`, what === 'decryption' ? 'Check --identity: it must be the secret key of one of the recipients.' : undefined));
+    });
+  });
 }

@@ -5,6 +5,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { decryptStream } from './age.js';
 import { ToolFailure } from './proc.js';
 import { StrictTarScanner } from './tarstrict.js';
 
@@ -28,17 +29,23 @@ export class ChecksumMismatch extends Error {}
 
 const CHUNK = 1 << 20;
 
+/** How to read a sealed (`.age`) archive: the age identity file, and the plaintext's recorded SHA-256. */
+export interface Decrypt {
+  identity: string;
+  plainSha256: string;
+}
+
 /**
  * Reads an archive once: every member header goes to `check` through the strict reader (contents are
  * skipped) while the raw bytes are hashed; returns the SHA-256 of the file. A refusal stops reading at once.
  */
-export async function scanArchive(file: string, check: (m: Member) => string | null): Promise<string> {
+export async function scanArchive(file: string, check: (m: Member) => string | null, decrypt?: Decrypt): Promise<string> {
   const fh = await openArchive(file);
   try {
     const hash = crypto.createHash('sha256');
     const raw = fh.createReadStream({ start: 0, autoClose: false, highWaterMark: CHUNK });
     raw.on('data', (c) => hash.update(c as Buffer));
-    await pump(raw, file, new StrictTarScanner(check), null);
+    await pump(raw, file, new StrictTarScanner(check), null, decrypt);
     return hash.digest('hex');
   } finally {
     await fh.close();
@@ -52,7 +59,7 @@ export async function scanArchive(file: string, check: (m: Member) => string | n
  * extracted (a dry run). GNU tar runs with TAR_OPTIONS cleared, numeric owners, exact modes, and
  * --keep-old-files (a member named twice fails instead of replacing the first).
  */
-export async function extractArchive(file: string, opts: { sha256: string; cwd: string | null; check: (m: Member) => string | null }): Promise<void> {
+export async function extractArchive(file: string, opts: { sha256: string; cwd: string | null; check: (m: Member) => string | null; decrypt?: Decrypt }): Promise<void> {
   const fh = await openArchive(file);
   try {
     const hash = crypto.createHash('sha256');
@@ -66,7 +73,7 @@ export async function extractArchive(file: string, opts: { sha256: string; cwd: 
       delete env.TAR_OPTIONS; // an operator's TAR_OPTIONS (--absolute-names, --overwrite, ...) must not change what is extracted
       tar = spawn('tar', args, { env, stdio: ['pipe', 'ignore', 'pipe'] });
     }
-    await pump(fh.createReadStream({ start: 0, autoClose: false, highWaterMark: CHUNK }), file, new StrictTarScanner(opts.check), tar);
+    await pump(fh.createReadStream({ start: 0, autoClose: false, highWaterMark: CHUNK }), file, new StrictTarScanner(opts.check), tar, opts.decrypt);
   } finally {
     await fh.close();
   }
@@ -81,17 +88,44 @@ async function openArchive(file: string): Promise<fsp.FileHandle> {
   return fh;
 }
 
-/** Decompresses `raw` (by the file's extension), feeds the scanner, then `tar`'s stdin; settles when all are done. */
-function pump(raw: Readable, file: string, scanner: StrictTarScanner, tar: ChildProcess | null): Promise<void> {
+/**
+ * Decrypts `raw` when sealed (age, checked against the plaintext's recorded SHA-256 once age has exited),
+ * decompresses it (by the file's extension), feeds the scanner, then `tar`'s stdin; settles when all are done.
+ */
+function pump(raw: Readable, file: string, scanner: StrictTarScanner, tar: ChildProcess | null, decrypt?: Decrypt): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let zstd: ChildProcess | null = null;
     let tarErr = '';
     let zstdErr = '';
-    let pending = tar ? 2 : 1; // the stream's end, and tar's exit
+    let pending = (tar ? 2 : 1) + (decrypt ? 1 : 0); // the stream's end, tar's exit, age's exit and checksum
+    let plain: Readable = raw;
+    let ageDone: Promise<void> | null = null;
+    let plainEnded = false;
+    if (decrypt) {
+      const dec = decryptStream(raw, decrypt.identity);
+      const h = crypto.createHash('sha256');
+      plain = dec.output;
+      ageDone = dec.done;
+      plain.on('data', (c: Buffer) => h.update(c));
+      plain.on('end', () => (plainEnded = true));
+      dec.done.then(
+        () => (h.digest('hex') === decrypt.plainSha256 ? finish() : finish(new ChecksumMismatch(`${path.basename(file)} decrypted does not match the checksum recorded of its plaintext`))),
+        (e: Error) => finish(e, true),
+      );
+      file = file.slice(0, -'.age'.length); // what is inside decides the decompression
+    }
+    let waitingForAge = false;
     let tarDone = false; // GNU tar may exit at the end-of-archive marker, before the padding after it
-    const finish = (err?: Error) => {
-      if (settled) return;
+    const finish = (err?: Error, fromAge = false) => {
+      if (settled || (waitingForAge && !fromAge)) return;
+      // age stopped writing (a wrong key, a damaged file): the stream looks truncated to the readers after it,
+      // but age's own exit says why. It has closed its output, so it is exiting: wait for its word.
+      if (err && ageDone && plainEnded && !fromAge) {
+        waitingForAge = true;
+        ageDone.then(() => finish(err, true), (e: Error) => finish(e, true));
+        return;
+      }
       if (err) {
         settled = true;
         raw.destroy();
@@ -117,11 +151,11 @@ function pump(raw: Readable, file: string, scanner: StrictTarScanner, tar: Child
         if (code) finish(new Error(`zstd could not decompress ${path.basename(file)}: ${zstdErr.trim()}`));
       });
       zstd.stdin!.on('error', () => {});
-      raw.pipe(zstd.stdin!);
+      plain.pipe(zstd.stdin!);
       out = zstd.stdout!;
     } else if (file.endsWith('.gz')) {
-      out = raw.pipe(zlib.createGunzip({ chunkSize: 256 << 10 }));
-    } else out = raw;
+      out = plain.pipe(zlib.createGunzip({ chunkSize: 256 << 10 }));
+    } else out = plain;
     raw.on('error', (e) => finish(e));
     out.on('error', (e) => finish(new Error(`${path.basename(file)} does not decompress: ${e.message}`)));
     out.on('data', (c: Buffer) => {

@@ -1,5 +1,5 @@
 import { Argument, Option, type Command } from 'commander';
-import { hasPolicy, runBackup, type Compression, type DumpFormat } from '../index.js';
+import { ENCRYPT_LOCAL_VAR, hasPolicy, runBackup, UsageError, type Compression, type DumpFormat } from '../index.js';
 import { run } from './run.js';
 import { backupDirOption, collect, intArg, keepOptions, policyFrom } from './options.js';
 import { decisionsJson, printDecisions } from './prune.js';
@@ -17,6 +17,7 @@ interface BackupFlags {
   dryRun?: boolean;
   copy: boolean;
   encryptTo?: string[];
+  encryptLocal?: boolean;
 }
 
 /** `scitex-data backup [db|users|all]`: the nightly job. */
@@ -33,10 +34,16 @@ export function registerBackup(program: Command): void {
   for (const o of keepOptions()) cmd.addOption(o);
   cmd.option('--no-copy', 'do not copy to the off-site destinations ($SCITEX_DATA_REMOTE…)');
   cmd.option('--encrypt-to <age1...>', 'encrypt the off-site copies to this age public key (repeatable; also $SCITEX_DATA_ENCRYPT_TO)', collect);
+  cmd.option('--encrypt-local', 'encrypt the local backups to those keys too (also $SCITEX_DATA_ENCRYPT_LOCAL=1); restores then need --identity');
   cmd.option('--dry-run', 'show what would be backed up, write nothing').action(
     run('backup', async (ctx, target: 'db' | 'users' | 'all', o: BackupFlags) => {
       const cfg = ctx.config({ backupDir: o.backupDir });
       const keep = policyFrom(o);
+      const offsite = settingsFor(o.encryptTo, false);
+      const sealLocal = !!o.encryptLocal || offsite.encryptLocal;
+      if (sealLocal && !offsite.recipients.length) {
+        throw new UsageError(`${o.encryptLocal ? '--encrypt-local' : ENCRYPT_LOCAL_VAR} needs the public keys to encrypt to.`, 'Give --encrypt-to age1… (or SCITEX_DATA_ENCRYPT_TO); keep the secret key off this machine. Nothing was backed up.');
+      }
       const r = await runBackup(cfg, ctx.log, {
         db: target !== 'users',
         users: target !== 'db',
@@ -46,7 +53,8 @@ export function registerBackup(program: Command): void {
         level: o.level,
         keep: hasPolicy(keep) ? keep : undefined,
         dryRun: o.dryRun,
-        offsite: o.copy ? settingsFor(o.encryptTo, false) : undefined,
+        offsite: o.copy ? offsite : undefined,
+        seal: sealLocal ? offsite.recipients : undefined,
       });
       if (r.dryRun) for (const p of r.plan) ctx.say(`would run: ${p}`);
       printDecisions(ctx, r.retention, 'deleted');

@@ -18,7 +18,7 @@ import {
 import type { Ctx } from './context.js';
 import { human } from './format.js';
 import { run, type Action } from './run.js';
-import { backupDirOption, collect, keepOptions, policyFrom } from './options.js';
+import { backupDirOption, collect, identityOption, keepOptions, policyFrom } from './options.js';
 
 /** The off-site settings from the environment plus --encrypt-to; refuses when no destination is configured. */
 export function settingsFor(encryptTo: string[] = [], required = true): OffsiteSettings {
@@ -57,7 +57,7 @@ export interface RemoteRestoreFlags {
 export function remoteRestoreOptions(cmd: Command): Command {
   return cmd
     .option('--from-remote <backup>', 'fetch this backup from an off-site destination (checked, decrypted) into staging, then restore it')
-    .option('--identity <file>', 'age secret key file, for an encrypted off-site copy')
+    .addOption(identityOption())
     .option('--destination <n>', 'with --from-remote: which destination (1 = the first configured)');
 }
 
@@ -91,10 +91,10 @@ export const destinationOption = (): Option => new Option('--destination <n>', '
 export const remoteList = async (ctx: Ctx, o: { destination?: string }) => {
   const store = await pick(settingsFor(), o.destination);
   try {
-    const rows = await listRemote(store);
+    const rows = await listRemote(store, { locks: true });
     if (!rows.length) ctx.say(`No backups at ${store.dest.label}.`);
-    for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}`);
-    return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null })) } };
+    for (const r of rows) ctx.say(`${r.name.padEnd(40)} ${human(r.size).padStart(10)}  ${r.complete ? (r.manifest?.encrypted ? 'encrypted' : 'plain') : ctx.c.yellow('INCOMPLETE')}${r.lockedUntil ? `  locked until ${r.lockedUntil}` : ''}`);
+    return { result: { destination: store.dest.label, backups: rows.map((r) => ({ name: r.name, complete: r.complete, size: r.size, encrypted: r.manifest?.encrypted ?? null, lockedUntil: r.lockedUntil ?? null })) } };
   } finally {
     store.close();
   }

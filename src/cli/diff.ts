@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { diffSets } from '../index.js';
 import { run } from './run.js';
-import { backupDirOption, collect, intArg } from './options.js';
+import { backupDirOption, collect, identityOption, intArg } from './options.js';
 
 /** `scitex-data diff <set> [other]`: what changed for which user, between two sets or a set and the live tree. */
 export function registerDiff(program: Command): void {
@@ -13,10 +13,11 @@ export function registerDiff(program: Command): void {
     .option('--user <name>', 'only this user (repeatable)', collect)
     .option('--limit <n>', 'paths shown per user and change (0: all)', intArg, 20)
     .addOption(backupDirOption())
+    .addOption(identityOption())
     .action(
-      run('diff', async (ctx, from: string, to: string | undefined, o: { user?: string[]; limit: number; backupDir?: string }) => {
+      run('diff', async (ctx, from: string, to: string | undefined, o: { user?: string[]; limit: number; backupDir?: string; identity?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
-        const d = await diffSets(cfg.root, cfg.backupDir.value, from, to ?? null, { users: o.user });
+        const d = await diffSets(cfg.root, cfg.backupDir.value, from, to ?? null, { users: o.user, identity: o.identity });
         ctx.say(`${d.from} -> ${d.to}`);
         const show = (mark: string, xs: string[]) => {
           for (const x of o.limit ? xs.slice(0, o.limit) : xs) ctx.say(`    ${mark} ${x}`);

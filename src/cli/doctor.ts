@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { doctor, ExitCode } from '../index.js';
+import { doctor, ENCRYPT_VAR, ExitCode } from '../index.js';
 import { run } from './run.js';
 import { backupDirOption } from './options.js';
 
@@ -14,7 +14,7 @@ export function registerDoctor(program: Command): void {
       run('doctor', async (ctx, o: { backupDir?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
         // The path this command was started by (the link npm made, not its target): what a cron line should name.
-        const r = await doctor(cfg, { self: process.argv[1] ? path.resolve(process.argv[1]) : 'scitex-data', node: process.execPath });
+        const r = await doctor(cfg, { self: process.argv[1] ? path.resolve(process.argv[1]) : 'scitex-data', node: process.execPath }, { encrypting: !!process.env[ENCRYPT_VAR]?.trim() });
         const icon = { pass: ctx.c.green('ok  '), warn: ctx.c.yellow('WARN'), fail: ctx.c.red('FIX ') };
         const width = Math.max(...r.checks.map((c) => c.name.length));
         // Like verify: quiet on success, and what must be fixed is printed under --quiet too.

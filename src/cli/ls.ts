@@ -3,7 +3,7 @@ import { backupContents, type Contents } from '../index.js';
 import { type Ctx } from './context.js';
 import { human } from './format.js';
 import { run } from './run.js';
-import { backupDirOption } from './options.js';
+import { backupDirOption, identityOption } from './options.js';
 
 const day = (s: number) => new Date(s * 1000).toISOString().replace('T', ' ').slice(0, 16);
 
@@ -28,8 +28,8 @@ export function printContents(ctx: Ctx, c: Contents): void {
 }
 
 /** Reads, prints and returns (for --json) a backup's contents. */
-export async function contentsOf(ctx: Ctx, dir: string, name: string, user?: string, prefix?: string): Promise<{ result: Record<string, unknown> }> {
-  const c = await backupContents(dir, name, { user, prefix });
+export async function contentsOf(ctx: Ctx, dir: string, name: string, user?: string, prefix?: string, identity?: string): Promise<{ result: Record<string, unknown> }> {
+  const c = await backupContents(dir, name, { user, prefix, identity });
   printContents(ctx, c);
   // The set's inner summary is what `list` shows already; the contents are the point here.
   const backup = { ...c.backup, set: undefined, time: c.backup.time?.toISOString() ?? null };
@@ -45,10 +45,11 @@ export function registerLs(program: Command): void {
     .argument('[user]', "with a set: list this user's files")
     .option('--path <prefix>', 'only entries at or below this path in the user directory (e.g. proj/paper-1)')
     .addOption(backupDirOption())
+    .addOption(identityOption())
     .action(
-      run('ls', async (ctx, name: string, user: string | undefined, o: { path?: string; backupDir?: string }) => {
+      run('ls', async (ctx, name: string, user: string | undefined, o: { path?: string; backupDir?: string; identity?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
-        return contentsOf(ctx, cfg.backupDir.value, name, user, o.path);
+        return contentsOf(ctx, cfg.backupDir.value, name, user, o.path, o.identity);
       }),
     );
 }

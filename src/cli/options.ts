@@ -14,6 +14,9 @@ export const collect = (value: string, prev: string[] = []): string[] => [...pre
 /** --backup-dir, shared by every command that reads or writes backups. */
 export const backupDirOption = () => new Option('--backup-dir <dir>', 'backup directory (default data/db/backups, or $SCITEX_DATA_BACKUP_DIR)');
 
+/** --identity: the age secret key that reads sealed backups (a file name; the key itself never on a command line). */
+export const identityOption = () => new Option('--identity <file>', 'age secret key file, to read encrypted backups (sealed local ones, encrypted off-site copies)');
+
 /** Parses a span flag value (30d, 12h, 2w, 6m, 1y). */
 export function durationArg(value: string): number {
   const ms = parseDuration(value);

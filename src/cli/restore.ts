@@ -21,9 +21,9 @@ export function registerRestore(program: Command): void {
     .option('--dry-run', 'show what would be restored and kept, change nothing')
     .option('-y, --yes', 'do not ask; terminate other sessions on the live PostgreSQL database');
   remoteRestoreOptions(restore.commands[restore.commands.length - 1]!).action(
-      run('restore db', fromRemote(async (ctx, o: { from?: string; at?: string; backupDir?: string; jobs?: number; allowUnverified?: boolean; dryRun?: boolean; yes?: boolean }) => {
+      run('restore db', fromRemote(async (ctx, o: { from?: string; at?: string; backupDir?: string; jobs?: number; allowUnverified?: boolean; dryRun?: boolean; yes?: boolean; identity?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
-        const opts = { from: o.from, at: o.at, allowUnverified: o.allowUnverified, jobs: o.jobs };
+        const opts = { from: o.from, at: o.at, allowUnverified: o.allowUnverified, jobs: o.jobs, identity: o.identity };
         const r = await withLock(cfg.root, 'restore db', async () => {
           const plan = await planDatabaseRestore(cfg, ctx.log, opts);
           const kept = describeSafety(plan);
@@ -31,7 +31,7 @@ export function registerRestore(program: Command): void {
           if (o.dryRun) return plan;
           if (!(await ctx.confirm(`Replace ${plan.target} with ${plan.backup}?`, o.yes, 'replace the live database'))) return { ...plan, dryRun: true };
           // The run uses the names the plan announced (computed once), not a second timestamp.
-          return executeDatabaseRestore(cfg, ctx.log, plan, { allowUnverified: opts.allowUnverified, jobs: opts.jobs, terminateSessions: true });
+          return executeDatabaseRestore(cfg, ctx.log, plan, { allowUnverified: opts.allowUnverified, jobs: opts.jobs, terminateSessions: true, identity: opts.identity });
         });
         const kept = describeSafety(r);
         if (!r.dryRun) ctx.say(`restored ${r.target} from ${r.backup}${kept ? `; kept ${kept} (remove when no longer needed)` : ''}`);
@@ -50,11 +50,11 @@ export function registerRestore(program: Command): void {
     .option('--dry-run', 'list what would change, change nothing')
     .option('-y, --yes', 'do not ask for confirmation');
   remoteRestoreOptions(restore.commands[restore.commands.length - 1]!).action(
-      run('restore users', fromRemote(async (ctx, o: { user?: string[]; path?: string[]; from?: string; at?: string; to?: string; backupDir?: string; dryRun?: boolean; yes?: boolean }) => {
+      run('restore users', fromRemote(async (ctx, o: { user?: string[]; path?: string[]; from?: string; at?: string; to?: string; backupDir?: string; dryRun?: boolean; yes?: boolean; identity?: string }) => {
         const cfg = ctx.config({ backupDir: o.backupDir });
         // Sets damaged by other tools (a `find -delete` cleanup) are said first; --at as `list` shows it.
         const at = await damagedSetsFirst(ctx, cfg.root, cfg.backupDir.value, o);
-        const opts = { usernames: o.user, paths: o.path, from: o.from, at, to: o.to };
+        const opts = { usernames: o.user, paths: o.path, from: o.from, at, to: o.to, identity: o.identity };
         const r = await withLock(cfg.root, 'restore users', async () => {
           // One plan, computed once (the safety-copy names it prints are the ones made); --dry-run also
           // checks every archive and computes what would change.

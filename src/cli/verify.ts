@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, verify, writeMetrics } from '../index.js';
 import { run } from './run.js';
-import { backupDirOption, intArg } from './options.js';
+import { backupDirOption, identityOption, intArg } from './options.js';
 import { destinationOption, remoteVerify } from './copy.js';
 
 interface VerifyFlags {
@@ -17,6 +17,7 @@ interface VerifyFlags {
   backupDir?: string;
   remote?: boolean;
   destination?: string;
+  identity?: string;
 }
 
 /** `scitex-data verify`: prove the layout (and with --backups, the backups) are sound. */
@@ -33,13 +34,14 @@ export function registerVerify(program: Command): void {
     .option('--strict', 'warnings fail too')
     .option('--metrics <file>', 'write the results in the Prometheus textfile format (atomically)')
     .addOption(backupDirOption())
+    .addOption(identityOption())
     .option('--remote', 'check the copies at an off-site destination instead (as `remote verify`; --deep downloads and re-hashes)')
     .addOption(destinationOption())
     .action(
       run('verify', async (ctx, o: VerifyFlags) => {
         if (o.remote) return remoteVerify(ctx, [], o);
         const cfg = ctx.config({ backupDir: o.backupDir });
-        const r = await verify(cfg, ctx.log, { backups: o.backups, deep: o.deep, maxAgeHours: o.maxAge, skipDb: o.skipDb, fix: o.fix, dryRun: o.dryRun, strict: o.strict });
+        const r = await verify(cfg, ctx.log, { backups: o.backups, deep: o.deep, maxAgeHours: o.maxAge, skipDb: o.skipDb, fix: o.fix, dryRun: o.dryRun, strict: o.strict, identity: o.identity });
         const icon = { pass: ctx.c.green('PASS'), warn: ctx.c.yellow('WARN'), fail: ctx.c.red('FAIL') };
         const width = Math.max(...r.checks.map((c) => c.name.length));
         // Quiet on success, never on failure: a failing run prints what did not pass (cron mails it).

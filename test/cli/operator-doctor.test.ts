@@ -48,6 +48,7 @@ describe('doctor (SQLite)', () => {
     expect(r.doc.tools.tar).toMatch(/GNU tar/);
     expect(r.check('tools.sqlite').found).toMatch(/SQLite 3\.\d+/);
     expect(r.check('tools.postgres-client').found).toMatch(/not needed/);
+    expect(r.check('tools.age')).toMatchObject({ status: 'pass', found: expect.stringMatching(/^age v?\d/) });
     expect(r.check('sqlite.writable').status).toBe('pass');
     expect(r.check('cron')).toMatchObject({ status: 'pass' });
     expect(r.check('cron').found).toContain('/usr/local/bin/scitex-data --quiet backup');

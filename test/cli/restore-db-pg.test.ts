@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyCluster, startCluster, type TestCluster } from '../../src/devtools/pgcluster.js';
@@ -119,5 +121,31 @@ describe('restore db (PostgreSQL) keeps what the app relies on', () => {
     const r = cli(['--root', root, 'restore', 'db', '--yes', '--from', JSON.parse(b.stdout).artifacts[0].path], { env: superuser });
     expect(r.code, r.stderr).toBe(0);
     expect(await props()).toEqual(want);
+  });
+
+  it('sealed (--encrypt-local): only a .dump.age is published; restore and verify --deep decrypt it with --identity', async () => {
+    const keyDir = tempDir('scitex-key-');
+    const key = path.join(keyDir, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const pub = execFileSync('age-keygen', ['-y', key]).toString().trim();
+    const b = cli(['--root', root, '--json', 'backup', 'db', '--encrypt-local', '--encrypt-to', pub], { env: owner });
+    expect(b.code, b.stderr).toBe(0);
+    const file = JSON.parse(b.stdout).artifacts[0].path as string;
+    expect(file).toMatch(/\.dump\.age$/);
+    expect(fs.readFileSync(file).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    // Without scitex-data: age -d, then pg_restore reads it.
+    const plain = path.join(keyDir, 'x.dump');
+    execFileSync('age', ['-d', '-i', key, '-o', plain, file]);
+    expect(execFileSync('pg_restore', ['-l', plain]).toString()).toMatch(/TABLE DATA public paper/);
+    const want = await props();
+    await cluster.sql('DELETE FROM paper WHERE id > 10', DB);
+    expect(cli(['--root', root, 'restore', 'db', '--yes', '--from', file], { env: superuser }).code).toBe(2);
+    const r = cli(['--root', root, 'restore', 'db', '--yes', '--from', file, '--identity', key], { env: superuser });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await props()).toEqual(want);
+    const v = cli(['--root', root, 'verify', '--deep', '--identity', key], { env: owner });
+    expect(v.stdout).toMatch(/PASS\s+deep\.database\s+.*\.dump restores/);
+    expect(fs.readdirSync(path.dirname(file)).filter((n) => n.startsWith('.unseal'))).toEqual([]);
+    fs.rmSync(keyDir, { recursive: true, force: true });
   });
 });

@@ -12,6 +12,7 @@ import { timestamp } from '../time.js';
 import type { Logger } from '../logger.js';
 import { ORIGIN_SUFFIX, originOf, writeOrigin, databaseSeries } from '../catalog/index.js';
 import { publishFile, type Artifact } from './publish.js';
+import { SEALED_EXT, sealTemp, type PlainRecord } from '../seal/index.js';
 
 /** pg_dump output format: custom (-Fc, default) or plain SQL. */
 export type DumpFormat = 'custom' | 'plain';
@@ -24,38 +25,52 @@ export async function nextBackupPath(dir: string, series: string, ext: string, n
   }
 }
 
-/** Records the origin, then publishes; on any failure neither the origin file nor the backup is left. */
-async function publishWithOrigin(cfg: ResolvedConfig, tmp: string, final: string, sha256?: string): Promise<{ size: number; sha256: string }> {
+/**
+ * Records the origin, then publishes; on any failure neither the origin file nor the backup is left. Sealed
+ * (`seal`: age recipients): the plaintext is encrypted first and only the ciphertext is published, with the
+ * plaintext's checksum recorded in the origin file.
+ */
+async function publishWithOrigin(cfg: ResolvedConfig, tmp: string, final: string, sha256: string | undefined, seal: string[] | undefined): Promise<{ size: number; sha256: string }> {
+  let plain: (PlainRecord & { recipients: string[] }) | undefined;
+  if (seal?.length) {
+    const s = await sealTemp(tmp, final, seal, sha256);
+    tmp = s.tmp;
+    sha256 = s.sha256;
+    plain = { plainSha256: s.plainSha256, plainSize: s.plainSize, recipients: [...seal].sort() };
+  }
   try {
-    await writeOrigin(final, originOf(cfg));
+    await writeOrigin(final, { ...originOf(cfg), ...plain });
     return await publishFile(tmp, final, sha256);
   } catch (err) {
     if (!(await exists(final))) await fsp.rm(final + ORIGIN_SUFFIX, { force: true });
     throw err;
+  } finally {
+    if (plain) await fsp.rm(tmp, { force: true }); // the sealed temporary, unless published
   }
 }
 
 /** Backs up the configured database into cfg.backupDir; the caller holds the lock. */
-export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { format?: DumpFormat } = {}): Promise<Artifact> {
+export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { format?: DumpFormat; seal?: string[] } = {}): Promise<Artifact> {
+  const sealed = opts.seal?.length ? SEALED_EXT : '';
   const started = Date.now();
   const dir = cfg.backupDir.value;
   const series = databaseSeries(cfg);
   const db = cfg.database;
   if (db.kind === 'postgres') {
     const format = opts.format ?? 'custom';
-    const final = await nextBackupPath(dir, series, format === 'custom' ? 'dump' : 'sql');
+    const final = await nextBackupPath(dir, series, (format === 'custom' ? 'dump' : 'sql') + sealed);
     const tmp = partialName(final);
     const t = pgTarget(db);
     log.debug(`pg_dump ${connFlags(t).join(' ')} -F ${format === 'custom' ? 'c' : 'p'} -f ${tmp}`);
     try {
       await runPgTool('pg_dump', [...connFlags(t), '-F', format === 'custom' ? 'c' : 'p', '-f', tmp], t);
-      const { size, sha256 } = await publishWithOrigin(cfg, tmp, final);
+      const { size, sha256 } = await publishWithOrigin(cfg, tmp, final, undefined, opts.seal);
       return { kind: 'postgres', path: final, size, sha256, durationMs: Date.now() - started, database: series };
     } finally {
       await fsp.rm(tmp, { force: true });
     }
   }
-  const final = await nextBackupPath(dir, series, 'db');
+  const final = await nextBackupPath(dir, series, 'db' + sealed);
   const tmp = partialName(final);
   try {
     log.debug(`SQLite online backup ${db.path} -> ${tmp}`);
@@ -65,7 +80,7 @@ export async function backupDatabase(cfg: ResolvedConfig, log: Logger, opts: { f
     if (problems.length) {
       throw new ScitexError(`The snapshot of ${db.path} failed PRAGMA quick_check: ${problems[0]}.`, 'The live database may be damaged: run `scitex-data verify`; nothing was published.');
     }
-    const { size, sha256 } = await publishWithOrigin(cfg, tmp, final, digest);
+    const { size, sha256 } = await publishWithOrigin(cfg, tmp, final, digest, opts.seal);
     return { kind: 'sqlite', path: final, size, sha256, durationMs: Date.now() - started, database: series };
   } finally {
     for (const f of [tmp, ...sideFilePaths(tmp)]) await fsp.rm(f, { force: true });

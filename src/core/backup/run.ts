@@ -11,7 +11,7 @@ import { ensurePrivateDir, removePartials } from '../fs/atomic.js';
 import { dataDir, usersDir } from '../layout/index.js';
 import { acquireLockAt, withLock } from '../lock.js';
 import type { Logger } from '../logger.js';
-import { copyBackups, type DestinationResult, type OffsiteSettings } from '../offsite/index.js';
+import { ageAvailable, copyBackups, type DestinationResult, type OffsiteSettings } from '../offsite/index.js';
 
 /** What `backup` should do. */
 export interface BackupOptions {
@@ -25,6 +25,8 @@ export interface BackupOptions {
   dryRun?: boolean;
   /** Off-site destinations to copy what was published to (after the locks are released); none: no copy. */
   offsite?: OffsiteSettings;
+  /** Seal (age-encrypt) the local backups to these public keys too (`--encrypt-local`); none: plaintext. */
+  seal?: string[];
 }
 
 /** What `backup` did. */
@@ -119,12 +121,14 @@ export async function runBackup(cfg: ResolvedConfig, log: Logger, opts: BackupOp
   const plan: string[] = [];
   if (opts.db) plan.push(cfg.database.kind === 'postgres' ? `pg_dump ${databaseSeries(cfg)} -> ${dir}` : `SQLite snapshot ${cfg.database.path} -> ${dir}`);
   if (opts.users) plan.push(`user archives${opts.usernames?.length ? ` (${opts.usernames.join(', ')})` : ''} -> ${dir}/users_<timestamp>/`);
+  if (opts.seal?.length) plan.push(`sealed: only age ciphertext (to ${opts.seal.length} public key(s)) is written under the published names`);
   if (opts.keep && hasPolicy(opts.keep)) plan.push('then apply retention');
   for (const d of opts.offsite?.destinations ?? []) plan.push(`then copy what was published to ${d.label}${opts.offsite!.recipients.length ? ', encrypted' : ''}`);
   const result: BackupResult = { artifacts: [], usersSet: null, pruned: [], retention: [], partial: false, dryRun: !!opts.dryRun, plan, exitCode: ExitCode.OK, copies: [] };
   // Everything is checked before anything is written: a bad --user must not leave a database snapshot.
   checkBackupDir(cfg.root, dir);
   if (opts.users) await checkUsersBackup(cfg.root, opts);
+  if (opts.seal?.length && !ageAvailable()) throw new ScitexError('The age command is not installed; it is needed to encrypt the local backups (--encrypt-local).', 'apt-get install age; nothing was backed up.');
   if (opts.dryRun) return result;
   let failure: unknown;
   try {
@@ -161,7 +165,7 @@ async function backUp(cfg: ResolvedConfig, log: Logger, opts: BackupOptions, res
   let dbError: unknown;
   if (opts.db) {
     try {
-      const a = await backupDatabase(cfg, log, { format: opts.format });
+      const a = await backupDatabase(cfg, log, { format: opts.format, seal: opts.seal });
       result.artifacts.push(a);
       log.info(`${a.kind} ${a.path} ${a.size} bytes sha256 ${a.sha256.slice(0, 16)}…`);
     } catch (err) {
@@ -171,7 +175,7 @@ async function backUp(cfg: ResolvedConfig, log: Logger, opts: BackupOptions, res
     }
   }
   if (opts.users) {
-    const u = await backupUsers(cfg, log, { usernames: opts.usernames, compression: opts.compression, level: opts.level });
+    const u = await backupUsers(cfg, log, { usernames: opts.usernames, compression: opts.compression, level: opts.level, seal: opts.seal });
     result.usersSet = u;
     result.artifacts.push(...u.artifacts);
     result.partial = u.partial;

@@ -17,6 +17,7 @@ import type { Logger, Progress } from '../logger.js';
 import { originOf, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUser, listUserSets } from '../catalog/index.js';
 import type { Artifact } from './publish.js';
 import { pool } from '../pool.js';
+import { SEALED_EXT, sealTemp } from '../seal/index.js';
 
 export type { Compression };
 
@@ -27,6 +28,8 @@ export interface UsersBackupOptions {
   level?: number;
   /** How many users to archive at once (default: the number of cores). */
   jobs?: number;
+  /** Seal (encrypt) each archive to these age recipients: only ciphertext is published (`backup --encrypt-local`). */
+  seal?: string[];
 }
 
 /** What `backup users` wrote. */
@@ -100,7 +103,8 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   }
   const backupDir = cfg.backupDir.value;
   await ensurePrivateDir(backupDir, dataDir(cfg.root));
-  const previous = await previousArchives(backupDir, compression, level);
+  const seal = opts.seal?.length ? [...opts.seal].sort() : undefined;
+  const previous = await previousArchives(backupDir, compression, level, seal);
   // Two runs within one second (tests, a manual run after cron) take the next free second, and never a
   // name older than a set a run just bumped ahead (a newer set must sort after the older ones).
   let at = Date.now();
@@ -128,7 +132,7 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   try {
     await pool(names, opts.jobs ?? Math.max(1, os.availableParallelism()), async (username) => {
       const started = Date.now();
-      const u = await archiveUser(root, username, work, { compression, level, prev: previous.get(username), log, skipped, progress });
+      const u = await archiveUser(root, username, work, { compression, level, prev: previous.get(username), log, skipped, progress, seal });
       if (!u) return;
       users.push(u);
       artifacts.push({ kind: 'users', path: path.join(final, u.archive), size: u.size, sha256: u.sha256, durationMs: Date.now() - started, database: username });
@@ -136,7 +140,7 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
     progress.done();
     users.sort((a, b) => a.username.localeCompare(b.username));
     const partial = users.some((u) => u.changed.length > 0);
-    const manifest: Manifest = { format: MANIFEST_FORMAT, timestamp: ts, created: new Date().toISOString(), compression, level, partial, ...(opts.usernames?.length ? { selection: names } : {}), users, skipped, origin: originOf(cfg) };
+    const manifest: Manifest = { format: MANIFEST_FORMAT, timestamp: ts, created: new Date().toISOString(), compression, level, partial, ...(opts.usernames?.length ? { selection: names } : {}), users, skipped, origin: originOf(cfg), ...(seal ? { sealed: { recipients: seal } } : {}) };
     // Archives are flushed together, once all are written: one fsync per archive inside the pool stalled
     // both workers on a busy disk (wall time above CPU time in the bench); nothing is published before this.
     await Promise.all(users.filter((u) => !u.reused).map((u) => fsyncFile(path.join(work, u.archive))));
@@ -156,8 +160,8 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
   }
 }
 
-/** For each user, the newest archive made with the same settings, with its fingerprint. */
-async function previousArchives(backupDir: string, compression: Compression, level: number): Promise<Map<string, { file: string; entry: ManifestUser }>> {
+/** For each user, the newest archive made with the same settings (sealed to the same recipients), with its fingerprint. */
+async function previousArchives(backupDir: string, compression: Compression, level: number, seal: string[] | undefined): Promise<Map<string, { file: string; entry: ManifestUser }>> {
   const out = new Map<string, { file: string; entry: ManifestUser }>();
   for (const set of await listUserSets(backupDir)) {
     let m: Manifest;
@@ -166,7 +170,7 @@ async function previousArchives(backupDir: string, compression: Compression, lev
     } catch {
       continue;
     }
-    if (m.compression !== compression || m.level !== level) continue;
+    if (m.compression !== compression || m.level !== level || (m.sealed?.recipients ?? []).join() !== (seal ?? []).join()) continue;
     for (const u of m.users) if (!out.has(u.username) && u.changed.length === 0) out.set(u.username, { file: path.join(set.path, u.archive), entry: u });
   }
   return out;
@@ -180,13 +184,16 @@ interface ArchiveJob {
   log: Logger;
   skipped: Manifest['skipped'];
   progress: Progress;
+  seal: string[] | undefined;
 }
 
 async function archiveUser(root: string, username: string, work: string, job: ArchiveJob): Promise<ManifestUser | null> {
-  const { compression, level, prev, log, skipped, progress } = job;
+  const { compression, level, prev, log, skipped, progress, seal } = job;
   const dir = path.join(usersDir(root), username);
-  const archive = username + ARCHIVE_EXT[compression];
+  const archive = username + ARCHIVE_EXT[compression] + (seal ? SEALED_EXT : '');
   const out = path.join(work, archive);
+  // Sealed: the plaintext archive is written in the (private, unpublished) work directory, then encrypted.
+  const plainOut = seal ? path.join(work, username + ARCHIVE_EXT[compression]) : out;
   for (let attempt = 1; ; attempt++) {
     let walk: ReturnType<typeof walkTree>;
     try {
@@ -201,13 +208,16 @@ async function archiveUser(root: string, username: string, work: string, job: Ar
     const base = { username, archive, files: walk.files, bytes: walk.bytes, fingerprint: walk.fingerprint };
     if (prev && prev.entry.fingerprint === walk.fingerprint && (await linkIfIntact(prev, out, username, log))) {
       progress.tick(walk.bytes, walk.files);
-      return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, reused: true, changed: [] };
+      return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, ...(seal ? { plainSha256: prev.entry.plainSha256, plainSize: prev.entry.plainSize } : {}), reused: true, changed: [] };
     }
     await fsp.rm(out, { force: true });
-    const r = await writeArchive(dir, walk.entries, `data/users/${username}`, out, compression, level, (n, f) => attempt === 1 && progress.tick(n, f));
+    const r = await writeArchive(dir, walk.entries, `data/users/${username}`, plainOut, compression, level, (n, f) => attempt === 1 && progress.tick(n, f));
     if (r.changed.length === 0 || attempt === 2) {
       if (r.changed.length) log.warn(`user ${username}: ${r.changed.length} file(s) changed while read, also on retry: ${r.changed.slice(0, 5).join(', ')}; the set is marked partial.`);
-      return { ...base, size: r.size, sha256: r.sha256, reused: false, changed: r.changed };
+      if (!seal) return { ...base, size: r.size, sha256: r.sha256, reused: false, changed: r.changed };
+      const sealed = await sealTemp(plainOut, out, seal, r.sha256);
+      await fsp.rename(sealed.tmp, out);
+      return { ...base, size: sealed.size, sha256: sealed.sha256, plainSha256: sealed.plainSha256, plainSize: sealed.plainSize, reused: false, changed: r.changed };
     }
     log.warn(`user ${username}: ${r.changed.slice(0, 5).join(', ')} changed while read; retrying this user once.`);
   }

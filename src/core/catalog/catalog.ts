@@ -30,7 +30,8 @@ export interface BackupEntry {
   set?: SetSummary;
 }
 
-const DB_RE = /^(.+?)_(?:backup_)?(\d{8}_\d{6})\.(dump|sql|sql\.gz|db|db\.gz)$/;
+// `.age`: sealed (age-encrypted) by `backup --encrypt-local`.
+const DB_RE = /^(.+?)_(?:backup_)?(\d{8}_\d{6})\.(dump|sql|sql\.gz|db|db\.gz)(?:\.age)?$/;
 const SET_RE = /^users_(\d{8}_\d{6})$/;
 
 /** Classifies a file or directory name of the backup directory; null when it is not a backup. */

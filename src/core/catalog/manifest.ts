@@ -20,6 +20,9 @@ export interface ManifestUser {
   reused: boolean;
   /** Paths that changed while read (the archive holds a mix of states for them). */
   changed: string[];
+  /** Sealed archives (`.age`): size and SHA-256 above are the ciphertext's; these are the plaintext archive's. */
+  plainSha256?: string;
+  plainSize?: number;
 }
 
 /** MANIFEST.json of a user backup set. */
@@ -36,6 +39,8 @@ export interface Manifest {
   skipped: { user: string; path: string; reason: string }[];
   /** The root and environment that made the set (absent in sets made before it was recorded). */
   origin?: Origin;
+  /** Present when every archive is sealed (age-encrypted) to these public keys (`backup --encrypt-local`). */
+  sealed?: { recipients: string[] };
 }
 
 /** Reads and sanity-checks a set's manifest. */

@@ -28,9 +28,20 @@ export function originOf(cfg: ResolvedConfig): Origin {
   return { root, env: cfg.env.value };
 }
 
-/** Writes the origin file of the database backup that will be published as `final`. */
-export async function writeOrigin(final: string, origin: Origin): Promise<void> {
+/** Writes the origin file of the database backup that will be published as `final` (sealed: with the plaintext's checksum). */
+export async function writeOrigin(final: string, origin: Origin & { plainSha256?: string; plainSize?: number; recipients?: string[] }): Promise<void> {
   await writeFileAtomic(final + ORIGIN_SUFFIX, JSON.stringify(origin) + '\n');
+}
+
+/** The plaintext's size and checksum recorded beside a sealed database backup; null when absent or unreadable. */
+export function readPlainRecord(file: string): { plainSha256: string; plainSize: number; recipients?: string[] } | null {
+  try {
+    const doc = JSON.parse(fs.readFileSync(file + ORIGIN_SUFFIX, 'utf8')) as { plainSha256?: unknown; plainSize?: unknown; recipients?: unknown };
+    const recipients = Array.isArray(doc.recipients) ? doc.recipients.filter((r): r is string => typeof r === 'string') : undefined;
+    return typeof doc.plainSha256 === 'string' && /^[0-9a-f]{64}$/.test(doc.plainSha256) && typeof doc.plainSize === 'number' ? { plainSha256: doc.plainSha256, plainSize: doc.plainSize, recipients } : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The recorded origin of a backup (a set directory or a database file); null when none was recorded (older backups). */

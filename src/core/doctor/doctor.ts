@@ -43,7 +43,7 @@ const human = (n: number): string => {
 };
 
 /** The tools a backup and a restore run: GNU tar always, zstd for --compression zstd, the PostgreSQL client when it is the primary. */
-async function toolChecks(cfg: ResolvedConfig, tools: DoctorResult['tools']): Promise<Check[]> {
+async function toolChecks(cfg: ResolvedConfig, tools: DoctorResult['tools'], encrypting: boolean): Promise<Check[]> {
   const out: Check[] = [];
   for (const t of ['tar', 'zstd', 'pg_dump', 'pg_restore', 'psql', 'sqlite3']) tools[t] = await version(t, t === 'sqlite3' ? ['-version'] : ['--version']);
   tools['sqlite (built in)'] = sqliteLibraryVersion();
@@ -56,6 +56,13 @@ async function toolChecks(cfg: ResolvedConfig, tools: DoctorResult['tools']): Pr
         : pass('tools.tar', tar),
   );
   out.push(tools.zstd ? pass('tools.zstd', tools.zstd) : warn('tools.zstd', 'zstd is not installed', 'Install zstd (apt-get install zstd) to use or restore --compression zstd archives; gzip needs nothing.'));
+  // age encrypts copies and sealed backups (SCITEX_DATA_ENCRYPT_TO) and is needed to restore them anywhere.
+  tools.age = await version('age');
+  out.push(
+    tools.age ? pass('tools.age', `age ${tools.age}`)
+    : encrypting ? fail('tools.age', 'SCITEX_DATA_ENCRYPT_TO is set but the age command is not installed', 'apt-get install age: without it, encrypted copies and sealed backups cannot be made.')
+    : warn('tools.age', 'age is not installed', 'Install age (apt-get install age) to encrypt off-site copies or local backups, or to restore encrypted ones.'),
+  );
   const pgTools = ['pg_dump', 'pg_restore', 'psql'];
   if (cfg.database.kind === 'postgres') {
     const missing = pgTools.filter((t) => !tools[t]);
@@ -199,8 +206,8 @@ export interface CommandPaths {
 }
 
 /** Looks at the machine the way a restore at 3 a.m. will need it, and says what to fix first. */
-export async function doctor(cfg: ResolvedConfig, paths: CommandPaths = { self: 'scitex-data', node: 'node' }): Promise<DoctorResult> {
+export async function doctor(cfg: ResolvedConfig, paths: CommandPaths = { self: 'scitex-data', node: 'node' }, opts: { encrypting?: boolean } = {}): Promise<DoctorResult> {
   const tools: DoctorResult['tools'] = {};
-  const checks = [...(await toolChecks(cfg, tools)), ...(await postgresChecks(cfg, tools)), ...sqliteChecks(cfg), await spaceCheck(cfg), await cronCheck(paths)];
+  const checks = [...(await toolChecks(cfg, tools, !!opts.encrypting)), ...(await postgresChecks(cfg, tools)), ...sqliteChecks(cfg), await spaceCheck(cfg), await cronCheck(paths)];
   return { checks, tools, failed: checks.filter((c) => c.status === 'fail').length, warned: checks.filter((c) => c.status === 'warn').length };
 }

@@ -8,6 +8,7 @@ import type { Logger, Progress } from '../logger.js';
 import { ageAvailable, encryptStream } from '../../adapters/age.js';
 import { ScitexError } from '../../errors.js';
 import type { OffsiteSettings } from './settings.js';
+import { objectLockProblem } from './lock.js';
 import { localUnits, objectKey, REMOTE_FORMAT, REMOTE_MANIFEST_SUFFIX, sourceId, type RemoteManifest, type RemoteObject, type Unit, type UnitFile } from './units.js';
 
 /** What one destination got. */
@@ -131,34 +132,40 @@ export async function copyToDestination(store: ObjectStore, units: Unit[], recip
   const ordered = [...units].reverse();
   let bar: Progress | undefined;
   try {
+    r.error = await objectLockProblem(store, signal);
+    if (r.error) return r;
     const todo: Unit[] = [];
     for (const u of ordered) {
       const m = await readRemoteManifest(store, u.name, signal);
       if (!m) todo.push(u);
       else {
         r.present.push(u.name);
-        if (m.recipients.slice().sort().join() !== recipients.slice().sort().join()) log.warn(`${u.name} is already at ${store.dest.label} with other encryption settings; left as it is.`);
+        if (m.recipients.slice().sort().join() !== (u.sealed?.recipients ?? recipients).slice().sort().join()) log.warn(`${u.name} is already at ${store.dest.label} with other encryption settings; left as it is.`);
       }
     }
     const total = todo.reduce((n, u) => n + u.files.reduce((m, f) => m + f.size, 0), 0);
     bar = log.progress(`copy to ${store.dest.label}`, total, todo.reduce((n, u) => n + u.files.length, 0));
     for (const u of todo) {
       const objects: RemoteObject[] = [];
+      // Sealed locally: already age ciphertext, sent as it is (never encrypted twice).
+      const rec = u.sealed ? [] : recipients;
       for (const f of u.files) {
-        const key = objectKey(f.rel, recipients.length > 0);
-        const have = await presentObject(store, f, key, recipients, signal);
+        const key = objectKey(f.rel, rec.length > 0);
+        const have = await presentObject(store, f, key, rec, signal);
         if (have) {
+          // Killed between its upload and its retention, an object may be there unlocked.
+          if (store.dest.lock) for (const k of [key, key + '.sha256']) await store.retain(k, signal);
           r.resumed.push(key);
           bar.tick(f.size, 1);
           objects.push(have);
           continue;
         }
-        const o = await sendFile(store, f, recipients, bar, signal);
+        const o = await sendFile(store, f, rec, bar, signal);
         bar.tick(0, 1);
         r.bytesSent += o.size;
         objects.push(o);
       }
-      const manifest: RemoteManifest = { format: REMOTE_FORMAT, name: u.name, kind: u.kind, series: u.series, timestamp: u.timestamp, set: u.set, created: new Date().toISOString(), encrypted: recipients.length > 0, recipients: [...recipients].sort(), objects };
+      const manifest: RemoteManifest = { format: REMOTE_FORMAT, name: u.name, kind: u.kind, series: u.series, timestamp: u.timestamp, set: u.set, created: new Date().toISOString(), encrypted: !!u.sealed || recipients.length > 0, recipients: [...(u.sealed?.recipients ?? recipients)].sort(), objects, ...(u.sealed ? { sealed: true } : {}) };
       // Last, and only if absent: a half-copied backup never looks complete, and a finished one is never overwritten.
       await store.putSmall(u.name + REMOTE_MANIFEST_SUFFIX, JSON.stringify(manifest, null, 2) + '\n', { ifAbsent: true, signal });
       r.sent.push(u.name);

@@ -6,3 +6,4 @@ export * from './copy.js';
 export * from './remote.js';
 export { ObjectStore, parseDestination, type Destination } from '../../adapters/objectstore.js';
 export * from './prune.js';
+export * from './lock.js';

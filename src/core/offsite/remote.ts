@@ -11,7 +11,9 @@ import { ensurePrivateDir, fsyncDir, sha256Stream } from '../fs/index.js';
 import type { Logger } from '../logger.js';
 import { decryptStream } from '../../adapters/age.js';
 import { readRemoteManifest } from './copy.js';
+import { lockedUntil } from './lock.js';
 import { REMOTE_MANIFEST_SUFFIX, type RemoteManifest } from './units.js';
+import { ORIGIN_SUFFIX } from '../catalog/index.js';
 
 /** One backup at a destination. */
 export interface RemoteEntry {
@@ -20,16 +22,21 @@ export interface RemoteEntry {
   complete: boolean;
   manifest: RemoteManifest | null;
   size: number;
+  /** With `locks`: the Object Lock date of its manifest (written last, so the latest of its objects), or null. */
+  lockedUntil?: string | null;
 }
 
-/** Every backup at the destination, newest first, complete or not. */
-export async function listRemote(store: ObjectStore): Promise<RemoteEntry[]> {
+/** Every backup at the destination, newest first, complete or not; `locks` adds their Object Lock dates. */
+export async function listRemote(store: ObjectStore, opts: { locks?: boolean } = {}): Promise<RemoteEntry[]> {
   const objects = await store.list();
   const byName = new Map<string, { size: number; manifest: boolean }>();
+  const manifests = new Set(objects.map((o) => o.key.split('/')[0]!).filter((t) => t.endsWith(REMOTE_MANIFEST_SUFFIX)).map((t) => t.slice(0, -REMOTE_MANIFEST_SUFFIX.length)));
   for (const o of objects) {
     const top = o.key.split('/')[0]!;
     const isManifest = top.endsWith(REMOTE_MANIFEST_SUFFIX);
-    const name = isManifest ? top.slice(0, -REMOTE_MANIFEST_SUFFIX.length) : top.replace(/\.sha256$/, '').replace(/\.age$/, '');
+    // `x.db.age` is either a sealed backup's own name or the encrypted copy of `x.db`: its manifest says which.
+    const bare = top.replace(/\.sha256$/, '').replace(/\.origin\.json$/, '');
+    const name = isManifest ? top.slice(0, -REMOTE_MANIFEST_SUFFIX.length) : manifests.has(bare) ? bare : bare.replace(/\.age$/, '');
     if (!parseBackupName(name)) continue; // not ours
     const e = byName.get(name) ?? { size: 0, manifest: false };
     if (isManifest) e.manifest = true;
@@ -38,6 +45,10 @@ export async function listRemote(store: ObjectStore): Promise<RemoteEntry[]> {
   }
   const out: RemoteEntry[] = [];
   for (const [name, e] of byName) out.push({ name, complete: e.manifest, manifest: e.manifest ? await readRemoteManifest(store, name) : null, size: e.size });
+  // One HEAD per backup, only where objects can be locked at all.
+  if (opts.locks && (await store.lockEnabled().catch(() => false))) {
+    for (const e of out) e.lockedUntil = e.complete ? await lockedUntil(store, e.name + REMOTE_MANIFEST_SUFFIX) : null;
+  }
   return out.sort((a, b) => (parseBackupName(b.name)!.timestamp.localeCompare(parseBackupName(a.name)!.timestamp) || b.name.localeCompare(a.name)));
 }
 
@@ -86,7 +97,9 @@ export async function fetchRemote(store: ObjectStore, name: string, toDir: strin
   if (name.includes('/') || !parseBackupName(name)) throw new UsageError(`Not a backup name: ${JSON.stringify(name)}.`, 'Use a name as `scitex-data remote list` shows it.');
   const m = await readRemoteManifest(store, name);
   if (!m) throw new ScitexError(`${name} is not (completely) at ${store.dest.label}.`, 'See `scitex-data remote list`.');
-  if (m.encrypted && !identity) throw new UsageError(`${name} is encrypted.`, 'Give --identity <file> with the age secret key of one of its recipients.');
+  // Sealed locally: the objects are the local sealed files, fetched as they are (the restore decrypts them).
+  const decrypting = m.encrypted && !m.sealed;
+  if (decrypting && !identity) throw new UsageError(`${name} is encrypted.`, 'Give --identity <file> with the age secret key of one of its recipients.');
   await ensurePrivateDir(toDir);
   const final = path.join(toDir, name);
   if (fs.existsSync(final)) throw new UsageError(`${final} already exists.`, 'Choose another --to directory, or remove it.');
@@ -95,18 +108,19 @@ export async function fetchRemote(store: ObjectStore, name: string, toDir: strin
   try {
     for (const o of m.objects) {
       const rel = o.key.slice(name.length).replace(/^\//, '');
-      const plainRel = m.encrypted ? rel.replace(/\.age$/, '') : rel;
+      const plainRel = decrypting ? rel.replace(/\.age$/, '') : rel;
+      const originRecord = m.sealed && m.kind !== 'users' && o.key === name + ORIGIN_SUFFIX;
       // A manifest names only keys below its own backup: nothing may land outside the staging directory.
-      if (!(o.key === name + (m.encrypted ? '.age' : '') || o.key.startsWith(name + '/')) || plainRel.includes('/') || (m.kind === 'users' && (!plainRel || plainRel.startsWith('.')))) {
+      if (!(o.key === name + (decrypting ? '.age' : '') || originRecord || o.key.startsWith(name + '/')) || plainRel.includes('/') || (m.kind === 'users' && (!plainRel || plainRel.startsWith('.')))) {
         throw new ScitexError(`The manifest of ${name} names an unexpected object ${JSON.stringify(o.key)}.`, 'The remote copy was tampered with; use another backup.');
       }
-      const target = path.join(work, m.kind === 'users' ? plainRel : name);
+      const target = path.join(work, m.kind === 'users' ? plainRel : originRecord ? name + ORIGIN_SUFFIX : name);
       const stored = crypto.createHash('sha256');
       const plain = crypto.createHash('sha256');
       const tee = (h: crypto.Hash) => new Transform({ transform: (c: Buffer, _e, cb) => (h.update(c), cb(null, c)) });
       const src = (await store.download(o.key)).pipe(tee(stored));
       const tmp = target + '.partial';
-      if (m.encrypted) {
+      if (decrypting) {
         const dec = decryptStream(src, identity!);
         await Promise.all([pipeline(dec.output, tee(plain), fs.createWriteStream(tmp, { mode: 0o600, flags: 'wx' })), dec.done]);
       } else {
@@ -119,7 +133,7 @@ export async function fetchRemote(store: ObjectStore, name: string, toDir: strin
     }
     if (m.kind !== 'users') {
       // The checksum file a local restore expects beside a database backup.
-      const o = m.objects[0]!;
+      const o = m.objects.find((x) => x.key !== name + ORIGIN_SUFFIX)!;
       await fsp.writeFile(path.join(work, name + '.sha256'), `${o.plainSha256}  ${name}\n`, { mode: 0o600 });
       for (const f of await fsp.readdir(work)) await fsp.rename(path.join(work, f), path.join(toDir, f));
       await fsp.rmdir(work);

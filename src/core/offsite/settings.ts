@@ -11,12 +11,16 @@ export interface OffsiteSettings {
   /** Multipart part size and parts in flight: memory held is about their product. */
   partSize: number;
   concurrency: number;
+  /** Seal the local backups to the same recipients too (SCITEX_DATA_ENCRYPT_LOCAL=1 or `backup --encrypt-local`). */
+  encryptLocal: boolean;
 }
 
 /** Variable naming the one destination; SCITEX_DATA_REMOTE_1 … _9 name more. */
 export const REMOTE_VAR = 'SCITEX_DATA_REMOTE';
 /** Variable holding age recipients, separated by spaces or commas. */
 export const ENCRYPT_VAR = 'SCITEX_DATA_ENCRYPT_TO';
+/** Variable that seals the local backups too (1/true/yes). */
+export const ENCRYPT_LOCAL_VAR = 'SCITEX_DATA_ENCRYPT_LOCAL';
 
 const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 
@@ -54,5 +58,6 @@ export function offsiteSettings(env: Record<string, string | undefined>, extraRe
     timeoutMs: num('SCITEX_DATA_REMOTE_TIMEOUT', 6 * 3600) * 1000,
     partSize: num('SCITEX_DATA_REMOTE_PART_MIB', 8) * 1024 * 1024,
     concurrency: num('SCITEX_DATA_REMOTE_CONCURRENCY', 4),
+    encryptLocal: /^(1|true|yes|on)$/i.test(env[ENCRYPT_LOCAL_VAR]?.trim() ?? ''),
   };
 }

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listBackups, recordedChecksum, type BackupKind } from '../catalog/index.js';
+import { listBackups, ORIGIN_SUFFIX, readManifest, readPlainRecord, recordedChecksum, type BackupKind } from '../catalog/index.js';
+import { isSealed } from '../seal/index.js';
 import { UsageError } from '../../errors.js';
 import { parseSha256sumLine, sha256File } from '../fs/index.js';
 import type { Logger } from '../logger.js';
@@ -25,6 +26,8 @@ export interface Unit {
   files: UnitFile[];
   /** For a user set: what retention needs to know of it (remote prune applies the same rules). */
   set?: SetSummary;
+  /** Sealed locally (`backup --encrypt-local`): the files are age ciphertext already and leave exactly as they are. */
+  sealed?: { recipients: string[] };
 }
 
 /** Format tag of the remote manifest, the object uploaded last that makes a copy complete. */
@@ -46,6 +49,8 @@ export interface RemoteObject {
 /** The remote manifest. */
 export interface RemoteManifest {
   format: string;
+  /** The objects are the local sealed files as they are (fetch keeps them sealed; the restore decrypts). */
+  sealed?: boolean;
   name: string;
   kind: BackupKind;
   series: string;
@@ -87,7 +92,18 @@ export async function localUnits(backupDir: string, log: Logger, names?: string[
         log.warn(`${e.name}: no recorded checksum; not copied.`);
         continue;
       }
-      units.push({ name: e.name, kind: e.kind, series: e.series, timestamp: e.timestamp, files: [{ rel: e.name, abs: e.path, size: e.size, sha256: sha }] });
+      const files: UnitFile[] = [{ rel: e.name, abs: e.path, size: e.size, sha256: sha }];
+      const plain = isSealed(e.name) ? readPlainRecord(e.path) : null;
+      if (isSealed(e.name)) {
+        if (!plain) {
+          log.warn(`${e.name}: sealed, but the record of its plaintext (${e.name}${ORIGIN_SUFFIX}) is missing or damaged; not copied.`);
+          continue;
+        }
+        // The plaintext's checksum travels with it: a restore from the copy checks the decryption against it.
+        const origin = e.path + ORIGIN_SUFFIX;
+        files.push({ rel: e.name + ORIGIN_SUFFIX, abs: origin, size: fs.lstatSync(origin).size, sha256: await sha256File(origin) });
+      }
+      units.push({ name: e.name, kind: e.kind, series: e.series, timestamp: e.timestamp, files, ...(plain ? { sealed: { recipients: plain.recipients ?? [] } } : {}) });
       continue;
     }
     if (e.set?.problem) {
@@ -106,7 +122,13 @@ export async function localUnits(backupDir: string, log: Logger, names?: string[
       const abs = path.join(e.path, extra);
       files.push({ rel: `${e.name}/${extra}`, abs, size: fs.lstatSync(abs).size, sha256: await sha256File(abs) });
     }
-    units.push({ name: e.name, kind: 'users', series: e.series, timestamp: e.timestamp, files, set: e.set });
+    let sealed: Unit['sealed'];
+    try {
+      sealed = readManifest(e.path).sealed;
+    } catch {
+      sealed = undefined; // inspectSet above already read it cleanly
+    }
+    units.push({ name: e.name, kind: 'users', series: e.series, timestamp: e.timestamp, files, set: e.set, ...(sealed ? { sealed } : {}) });
   }
   if (wanted?.size) throw new UsageError(`Not a published backup in ${backupDir}: ${[...wanted].join(', ')}.`, 'See `scitex-data list`.');
   return units;

@@ -10,30 +10,34 @@ import { sha256File } from '../fs/hash.js';
 import type { Logger } from '../logger.js';
 import { restorePostgres } from './postgres.js';
 import { restoreSqlite } from './sqlite.js';
+import { readPlainRecord } from '../catalog/index.js';
+import { decryptionOf, unsealPeek, withPlainFile } from '../seal/index.js';
 
 
 
 /** What a backup file contains, judged by its bytes, not its name. */
 export async function detectDumpKind(file: string): Promise<'pg-custom' | 'pg-plain' | 'sqlite' | 'unknown'> {
-  const head = Buffer.alloc(64);
+  const head = Buffer.alloc(65536);
   const fh = await fsp.open(file, 'r');
-  let n: number;
   try {
-    n = (await fh.read(head, 0, 64, 0)).bytesRead;
+    return await dumpKindOf(head.subarray(0, (await fh.read(head, 0, head.length, 0)).bytesRead));
   } finally {
     await fh.close();
   }
-  let buf: Buffer = head.subarray(0, n);
+}
+
+/** What a backup holds, judged by its first bytes (up to 64 KiB; gzip is looked into). */
+export async function dumpKindOf(head: Buffer): Promise<'pg-custom' | 'pg-plain' | 'sqlite' | 'unknown'> {
+  let buf: Buffer = head;
   if (buf[0] === 0x1f && buf[1] === 0x8b) {
-    // gzip: look at the start of the decompressed stream
+    // gzip: look at the start of the decompressed stream (the head may end mid-stream)
     buf = await new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
       const gunzip = zlib.createGunzip();
-      const src = fs.createReadStream(file, { start: 0, end: 65535 });
       gunzip.on('data', (c: Buffer) => chunks.push(c));
       gunzip.on('error', () => resolve(Buffer.concat(chunks)));
       gunzip.on('end', () => resolve(Buffer.concat(chunks)));
-      src.pipe(gunzip);
+      gunzip.end(head);
     });
   }
   const s = buf.subarray(0, 64).toString('latin1');
@@ -77,22 +81,32 @@ export async function verifyBackupChecksum(file: string, allowUnverified: boolea
   }
 }
 
-/** Restores the configured database; the caller holds the lock. */
+/**
+ * Restores the configured database; the caller holds the lock. A sealed backup is decrypted first: in a dry run
+ * only streamed and checked (nothing written), otherwise into a private temporary file beside the backups, checked
+ * against its recorded plaintext checksum before the restore reads it.
+ */
 export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: DbRestoreOptions): Promise<DbRestoreResult> {
   const file = await selectDbBackup(cfg, opts);
   await verifyBackupChecksum(file, !!opts.allowUnverified, log);
-  const kind = await detectDumpKind(file);
-  const db = cfg.database;
-  if (db.kind === 'postgres' && kind !== 'pg-custom' && kind !== 'pg-plain') {
-    throw new UsageError(`${path.basename(file)} is ${kind === 'sqlite' ? 'a SQLite database' : 'not a PostgreSQL dump'}, but the configured database is PostgreSQL.`, 'Pick a .dump or .sql backup, or check --env and SCITEX_CLOUD_USE_SQLITE_*.');
-  }
-  if (db.kind === 'sqlite' && kind !== 'sqlite') {
-    throw new UsageError(`${path.basename(file)} is ${kind.startsWith('pg') ? 'a PostgreSQL dump' : 'not a SQLite database'}, but the configured database is SQLite (${db.path}).`, 'Pick a .db backup, or check --env and SCITEX_CLOUD_USE_SQLITE_*.');
-  }
-  if (db.kind === 'postgres') return restorePostgres(db, file, kind as 'pg-custom' | 'pg-plain', log, opts);
-  return restoreSqlite(db.path, file, log, opts);
+  const d = decryptionOf(file, readPlainRecord(file), opts.identity);
+  if (opts.dryRun && d) return restoreFrom(cfg, log, opts, file, await dumpKindOf(await unsealPeek(file, d)), file);
+  return withPlainFile(file, opts.identity, path.dirname(file), async (plain) => ({ ...(await restoreFrom(cfg, log, opts, plain, await detectDumpKind(plain), file)), backup: file }));
 }
 
+/** Restores `plain` (the backup's plaintext, of `kind`) as the backup `shown`. */
+async function restoreFrom(cfg: ResolvedConfig, log: Logger, opts: DbRestoreOptions, plain: string, kind: Awaited<ReturnType<typeof dumpKindOf>>, shown: string): Promise<DbRestoreResult> {
+  const db = cfg.database;
+  const name = path.basename(shown);
+  if (db.kind === 'postgres' && kind !== 'pg-custom' && kind !== 'pg-plain') {
+    throw new UsageError(`${name} is ${kind === 'sqlite' ? 'a SQLite database' : 'not a PostgreSQL dump'}, but the configured database is PostgreSQL.`, 'Pick a .dump or .sql backup, or check --env and SCITEX_CLOUD_USE_SQLITE_*.');
+  }
+  if (db.kind === 'sqlite' && kind !== 'sqlite') {
+    throw new UsageError(`${name} is ${kind.startsWith('pg') ? 'a PostgreSQL dump' : 'not a SQLite database'}, but the configured database is SQLite (${db.path}).`, 'Pick a .db backup, or check --env and SCITEX_CLOUD_USE_SQLITE_*.');
+  }
+  const r = db.kind === 'postgres' ? await restorePostgres(db, plain, kind as 'pg-custom' | 'pg-plain', log, opts) : await restoreSqlite(db.path, plain, log, opts);
+  return { ...r, backup: shown };
+}
 
 /** Plans a database restore: the backup it will use (checked) and the safety copy it will keep, computed once. */
 export function planDatabaseRestore(cfg: ResolvedConfig, log: Logger, opts: Omit<DbRestoreOptions, 'dryRun' | 'safetyName'>): Promise<DbRestoreResult> {

@@ -12,6 +12,8 @@ export interface DbRestoreOptions {
   allowUnverified?: boolean;
   /** pg_restore -j for custom-format dumps. */
   jobs?: number;
+  /** age secret key file, for a sealed (locally encrypted) backup. */
+  identity?: string;
   /** The safety-copy name a plan (dry run) announced: the run uses exactly it, so messages name what exists. */
   safetyName?: string;
 }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { scanArchive } from '../../adapters/tarreader.js';
+import { scanArchive, type Decrypt } from '../../adapters/tarreader.js';
 import { walkTree, type WalkEntry } from '../../adapters/walk.js';
 
 /** How an archive differs from a live user directory (for `restore users --dry-run`). */
@@ -15,7 +15,7 @@ export interface TreeDiff {
 }
 
 /** Compares an archive's members with what is on disk, reading headers only. */
-export async function diffAgainstLive(archive: string, liveDir: string): Promise<TreeDiff> {
+export async function diffAgainstLive(archive: string, liveDir: string, decrypt?: Decrypt): Promise<TreeDiff> {
   const live = new Map<string, WalkEntry>();
   if (fs.existsSync(liveDir)) for (const e of walkTree(liveDir).entries) live.set(e.rel, e);
   const d: TreeDiff = { missing: 0, changed: 0, extra: 0, same: 0, examples: [] };
@@ -32,7 +32,7 @@ export async function diffAgainstLive(archive: string, liveDir: string): Promise
       if (d.examples.length < 10) d.examples.push(`~ ${rel}`);
     } else d.same++;
     return null;
-  });
+  }, decrypt);
   for (const rel of live.keys()) {
     if (!seen.has(rel)) {
       d.extra++;

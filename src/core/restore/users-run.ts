@@ -51,7 +51,7 @@ export async function executeUsersRestore(cfg: ResolvedConfig, log: Logger, plan
       const cwd = path.join(staging, String(i));
       await fsp.mkdir(path.join(cwd, 'data', 'users'), { recursive: true, mode: 0o700 });
       log.info(`extracting ${u.archive} into staging`);
-      await checkedExtract(setDir, u, cwd, owners);
+      await checkedExtract(setDir, u, cwd, owners, plan.identity);
       progress!.tick(u.bytes, u.files);
     });
     progress.done();

@@ -15,6 +15,7 @@ import type { Logger } from '../logger.js';
 import { readManifest, type Manifest, type ManifestUser, listUserSets, ownBackup } from '../catalog/index.js';
 import { diffAgainstLive, type TreeDiff } from './userdiff.js';
 import { livePathState, validateRestorePaths } from './paths.js';
+import { decryptionOf } from '../seal/index.js';
 
 /** Options of `restore users`. */
 export interface UsersRestoreOptions {
@@ -27,6 +28,8 @@ export interface UsersRestoreOptions {
   to?: string;
   /** Restore only these paths of each user (relative to the user directory); needs `usernames`. */
   paths?: string[];
+  /** age secret key file, for a sealed (locally encrypted) set. */
+  identity?: string;
 }
 
 /** One restored (or, in a dry run, restorable) user. */
@@ -113,13 +116,14 @@ function expectedChecksums(setDir: string, users: ManifestUser[]): Map<string, s
  * (when `cwd` is given) GNU tar extracts it there and the result is compared with what was checked.
  * Throws a one-line ScitexError naming what is wrong; nothing outside `cwd` is written.
  */
-export async function checkedExtract(setDir: string, u: ManifestUser, cwd: string | null, owners: OwnerPolicy | null): Promise<void> {
+export async function checkedExtract(setDir: string, u: ManifestUser, cwd: string | null, owners: OwnerPolicy | null, identity?: string): Promise<void> {
   const file = path.join(setDir, u.archive);
+  const decrypt = decryptionOf(file, u, identity);
   if (!fs.existsSync(file)) throw new ScitexError(`${u.archive} is missing from ${path.basename(setDir)}.`, 'Nothing was changed. Restore from another set with --from or --at.');
   const members = new Map<string, Member>();
   const hostile = 'The archive is hostile or damaged; nothing live was touched. Use another set.';
   try {
-    await extractArchive(file, { sha256: u.sha256, cwd, check: memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }, members) });
+    await extractArchive(file, { sha256: u.sha256, cwd, check: memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }, members), decrypt });
   } catch (err) {
     if (err instanceof ChecksumMismatch) throw checksumError(setDir, u);
     if (err instanceof RefusedArchive) throw new ScitexError(`Refusing ${u.archive}: ${err.message}.`, hostile, 1, { cause: err });
@@ -172,6 +176,8 @@ export interface UsersRestorePlan {
   to: string | null;
   /** The run's timestamp, used by the safety-copy names the plan announces and by staging. */
   ts: string;
+  /** age secret key file, for a sealed set. */
+  identity?: string;
 }
 
 /** Plans a users restore without reading any archive (for the prompt, --json and the dry run). */
@@ -194,11 +200,13 @@ export async function planUsersRestore(cfg: ResolvedConfig, log: Logger, opts: U
     planned.push({ username: u.username, archive: path.join(setDir, u.archive), target, safetyCopy: aside ? await uniquePath(path.join(workShown, 'safety', `${u.username}.pre_restore_${ts}`)) : null, ...(state ? { paths: state } : {}) });
   }
   expectedChecksums(setDir, users);
+  // A sealed set without a key is refused now, before any prompt or staging.
+  for (const u of users) decryptionOf(path.join(setDir, u.archive), u, opts.identity);
   // Said once, with the plan (the CLI plans before it restores).
   for (const u of users) {
     if (u.changed.length) log.warn(`${u.archive} was taken while ${u.changed.length} file(s) changed (e.g. ${u.changed[0]}): those files may hold a mix of states; an older set (--at) has consistent copies.`);
   }
-  return { set: setDir, entries: users, users: planned, targetUsers, paths, to: opts.to ?? null, ts };
+  return { set: setDir, entries: users, users: planned, targetUsers, paths, to: opts.to ?? null, ts, identity: opts.identity };
 }
 
 /** The dry run of a plan: every archive checked as a real restore would, and what would change. */
@@ -206,9 +214,9 @@ export async function previewUsersRestore(plan: UsersRestorePlan): Promise<Users
   const { set: setDir, entries: users, paths } = plan;
   const planned = plan.users.map((u) => ({ ...u }));
   for (const [i, p] of planned.entries()) {
-    await checkedExtract(setDir, users[i]!, null, null);
+    await checkedExtract(setDir, users[i]!, null, null, plan.identity);
     if (paths) continue;
-    p.diff = await diffAgainstLive(p.archive, p.target);
+    p.diff = await diffAgainstLive(p.archive, p.target, decryptionOf(p.archive, users[i], plan.identity));
     if (!p.diff.missing && !p.diff.changed && !p.diff.extra && p.safetyCopy) {
       p.unchanged = true;
       p.safetyCopy = null;

@@ -43,7 +43,7 @@ export function diffEntries(username: string, a: Entry[], b: Entry[]): UserDiff 
  * Diffs two user sets (`to` given) or a set against the live data/users, reading archive headers only.
  * Archives with the same checksum are the same without being read.
  */
-export async function diffSets(root: string, dir: string, from: string, to: string | null, opts: { users?: string[] } = {}): Promise<SetDiff> {
+export async function diffSets(root: string, dir: string, from: string, to: string | null, opts: { users?: string[]; identity?: string } = {}): Promise<SetDiff> {
   const a = await findBackup(dir, from);
   if (a.kind !== 'users') throw new UsageError(`${a.name} is not a user set.`, 'diff compares user sets (users_<timestamp>) with each other or with the live tree.');
   const ma = readManifest(a.path);
@@ -65,7 +65,7 @@ export async function diffSets(root: string, dir: string, from: string, to: stri
     if (!ua) out.push({ username: name, state: 'only-new', added: [], removed: [], changed: [] });
     else if (!inB) out.push({ username: name, state: 'only-old', added: [], removed: [], changed: [] });
     else if (ub && ub.sha256 === ua.sha256) out.push({ username: name, state: 'same', added: [], removed: [], changed: [] });
-    else out.push(diffEntries(name, await archiveEntries(a.path, ua), ub ? await archiveEntries(bPath, ub) : liveEntries(root, name)));
+    else out.push(diffEntries(name, await archiveEntries(a.path, ua, opts.identity), ub ? await archiveEntries(bPath, ub, opts.identity) : liveEntries(root, name)));
   }
   return { from: a.name, to: mb ? path.basename(bPath) : 'live data/users', users: out };
 }

@@ -12,6 +12,7 @@ import { databaseSeries, listBackups, readManifest } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { timestamp } from '../time.js';
 import { fail, pass, firstFew, warn, type Check } from './types.js';
+import { decryptionOf, isSealed, withPlainFile } from '../seal/index.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -33,15 +34,19 @@ export async function postgresCheck(cfg: ResolvedConfig): Promise<Check | null> 
 }
 
 /** --deep: restore the newest database backup and user archives into scratch space and compare. */
-export async function deepChecks(cfg: ResolvedConfig): Promise<Check[]> {
+export async function deepChecks(cfg: ResolvedConfig, identity?: string): Promise<Check[]> {
   const all = await listBackups(cfg.backupDir.value);
   const series = databaseSeries(cfg);
   const db = all.find((e) => e.kind === cfg.database.kind && e.series === series && e.time);
   const out: Check[] = [];
   if (!db) out.push(fail('deep.database', 'no database backup to restore', 'Run `scitex-data backup db`.'));
-  else out.push(cfg.database.kind === 'postgres' ? await deepPostgres(cfg, db.path) : await deepSqlite(cfg.database.path, db.path));
+  else if (isSealed(db.name) && !identity) out.push(warn('deep.database', `${db.name} is sealed: not restored without its key`, 'Give --identity <age secret key file> to restore it into scratch space.'));
+  else {
+    const live = cfg.database.kind === 'sqlite' ? cfg.database.path : null;
+    out.push(await withPlainFile(db.path, identity, os.tmpdir(), (plain) => (live === null ? deepPostgres(cfg, plain) : deepSqlite(live, plain))).catch((err: Error) => fail('deep.database', `${db.name}: ${err.message}`, 'Check --identity; a sealed backup that does not decrypt is unusable.')));
+  }
   const set = all.find((e) => e.kind === 'users' && e.time && !e.partial);
-  if (set) out.push(await deepUsers(set.path));
+  if (set) out.push(await deepUsers(set.path, identity));
   return out;
 }
 
@@ -98,16 +103,18 @@ async function deepSqlite(live: string, file: string): Promise<Check> {
   }
 }
 
-async function deepUsers(setDir: string): Promise<Check> {
+async function deepUsers(setDir: string, identity: string | undefined): Promise<Check> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
   try {
     const m = readManifest(setDir);
+    if (m.sealed && !identity) return warn('deep.users', `${path.basename(setDir)} is sealed: not extracted without its key`, 'Give --identity <age secret key file> to extract it into scratch space.');
     const wrong: string[] = [];
     for (const u of m.users) {
       // The same path as a restore: checksum, strict headers, GNU tar, then the staged result compared.
       const members = new Map<string, Member>();
       await fsp.mkdir(path.join(dir, 'data/users'), { recursive: true });
-      await extractArchive(path.join(setDir, u.archive), { sha256: u.sha256, cwd: dir, check: memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }, members) });
+      const file = path.join(setDir, u.archive);
+      await extractArchive(file, { sha256: u.sha256, cwd: dir, check: memberChecker(u.username, { maxBytes: u.bytes, maxFiles: u.files }, members), decrypt: decryptionOf(file, u, identity) });
       const refused = checkStaged(dir, u.username, members, null);
       if (refused) throw new Error(`${u.archive}: ${refused}`);
       const w = walkTree(path.join(dir, 'data/users', u.username));

@@ -18,6 +18,8 @@ export interface VerifyOptions {
   fix?: boolean;
   dryRun?: boolean;
   strict?: boolean;
+  /** age secret key file: sealed backups are decrypted and read too. */
+  identity?: string;
 }
 
 /** What `verify` found and, with --fix, repaired. */
@@ -36,8 +38,8 @@ async function runChecks(cfg: ResolvedConfig, opts: VerifyOptions): Promise<Chec
     if (pg) checks.push(pg);
   }
   checks.push(await leftoverCheck(cfg, !opts.skipDb));
-  if (opts.backups || opts.deep) checks.push(...(await backupChecks(cfg, { maxAgeHours: opts.maxAgeHours ?? 26 })));
-  if (opts.deep) checks.push(...(await deepChecks(cfg)));
+  if (opts.backups || opts.deep) checks.push(...(await backupChecks(cfg, { maxAgeHours: opts.maxAgeHours ?? 26, identity: opts.identity })));
+  if (opts.deep) checks.push(...(await deepChecks(cfg, opts.identity)));
   return checks;
 }
 

@@ -1,0 +1,136 @@
+/**
+ * Sealed backups: local backup files encrypted with age to public keys only (`backup --encrypt-local`), so the
+ * backup directory holds no plaintext a thief or a stray copy could read. A sealed file is the plaintext artifact
+ * with `.age` appended; its recorded checksum (the `.sha256` sidecar, SHA256SUMS) is the ciphertext's, so `verify`
+ * and `sha256sum -c` need no key, and the plaintext's checksum is recorded too (MANIFEST.json, the origin sidecar)
+ * and checked after decryption, before anything live is touched.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { decryptStream, encryptFile } from '../../adapters/age.js';
+import type { Decrypt } from '../../adapters/tarreader.js';
+import { ScitexError, UsageError } from '../../errors.js';
+import path from 'node:path';
+import { readPlainRecord } from '../catalog/index.js';
+import { PARTIAL_MARK, partialName } from '../fs/atomic.js';
+import { sha256File } from '../fs/hash.js';
+
+/** Suffix of a sealed file. */
+export const SEALED_EXT = '.age';
+
+/** Whether a backup file or archive name is sealed. */
+export const isSealed = (name: string): boolean => name.endsWith(SEALED_EXT);
+
+/** What is recorded of a sealed file's plaintext. */
+export interface PlainRecord {
+  plainSha256: string;
+  plainSize: number;
+}
+
+/** A finished, sealed temporary file ready to publish. */
+export interface SealedTemp extends PlainRecord {
+  tmp: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Encrypts the finished plaintext temporary file `plain` (hashed by the caller, or here) into a new temporary file
+ * beside `final`, then removes the plaintext: from here on only ciphertext exists under the backup's name.
+ */
+export async function sealTemp(plain: string, final: string, recipients: string[], plainSha256?: string): Promise<SealedTemp> {
+  const plainSize = (await fsp.stat(plain)).size;
+  const ps = plainSha256 ?? (await sha256File(plain));
+  const tmp = partialName(final);
+  try {
+    await encryptFile(plain, tmp, recipients);
+    const sha256 = await sha256File(tmp); // read back from the page cache (SHA-NI: a fraction of age's time)
+    return { tmp, size: (await fsp.stat(tmp)).size, sha256, plainSha256: ps, plainSize };
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  } finally {
+    await fsp.rm(plain, { force: true });
+  }
+}
+
+/** The identity a sealed file needs, or a usage error naming the flag; undefined for a plain file. */
+export function decryptionOf(file: string, record: Partial<PlainRecord> | null | undefined, identity: string | undefined): Decrypt | undefined {
+  if (!isSealed(file)) return undefined;
+  if (!identity) throw new UsageError(`${file.split('/').slice(-2).join('/')} is encrypted (a sealed backup).`, 'Give --identity <file> with the age secret key of one of its recipients.');
+  if (!record?.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} is sealed but no checksum of its plaintext is recorded.`, 'The record beside it was damaged or removed; use another backup.');
+  checkIdentityFile(identity);
+  return { identity, plainSha256: record.plainSha256 };
+}
+
+/** Refuses an identity that is not a file (before age is started, for a clear message). */
+export function checkIdentityFile(identity: string): void {
+  const st = fs.statSync(identity, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw new UsageError(`--identity ${identity} is not a file.`, 'Give the age secret key file (made by age-keygen) of one of the recipients.');
+}
+
+/**
+ * Decrypts a sealed file into `out` (new, 0600) and checks the plaintext's checksum; `out` is removed on any
+ * failure. age reports tampering only at the end, after writing plaintext: nothing may use `out` before this returns.
+ */
+export async function unsealTo(file: string, d: Decrypt, out: string): Promise<void> {
+  const src = fs.createReadStream('', { fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
+  const dec = decryptStream(src, d.identity);
+  const hash = crypto.createHash('sha256');
+  const fh = await fsp.open(out, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    const write = (async () => {
+      for await (const c of dec.output) {
+        hash.update(c as Buffer);
+        await fh.write(c as Buffer);
+      }
+    })();
+    await Promise.all([write, dec.done]);
+    await fh.close();
+    if (hash.digest('hex') !== d.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} decrypted does not match the checksum recorded of its plaintext: tampered with.`, 'Nothing was changed; use another backup.');
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await fsp.rm(out, { force: true });
+    throw err;
+  }
+}
+
+/** Decrypts a sealed file without writing anything: checks the plaintext's checksum and returns its first 64 KiB. */
+export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
+  const src = fs.createReadStream('', { fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
+  const dec = decryptStream(src, d.identity);
+  const hash = crypto.createHash('sha256');
+  const head: Buffer[] = [];
+  let kept = 0;
+  const read = (async () => {
+    for await (const c of dec.output) {
+      hash.update(c as Buffer);
+      if (kept < 65536) {
+        head.push(c as Buffer);
+        kept += (c as Buffer).length;
+      }
+    }
+  })();
+  await Promise.all([read, dec.done]);
+  if (hash.digest('hex') !== d.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} decrypted does not match the checksum recorded of its plaintext: tampered with.`, 'Nothing was changed; use another backup.');
+  return Buffer.concat(head).subarray(0, 65536);
+}
+
+/**
+ * Runs `fn` on the plaintext of a database backup: the file itself when it is not sealed, else a decrypted copy,
+ * checked against the recorded plaintext checksum, in a private temporary directory under `under` (named as a
+ * partial file, so an interrupted run's copy is cleaned up), removed afterwards.
+ */
+export async function withPlainFile<T>(file: string, identity: string | undefined, under: string, fn: (plain: string) => Promise<T>): Promise<T> {
+  const d = decryptionOf(file, readPlainRecord(file), identity);
+  if (!d) return fn(file);
+  const dir = await fsp.mkdtemp(path.join(under, `.unseal${PARTIAL_MARK}`));
+  try {
+    const plain = path.join(dir, path.basename(file, SEALED_EXT));
+    await unsealTo(file, d, plain);
+    return await fn(plain);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
