@@ -101,6 +101,9 @@ osd_class_update_on_start = false
 [client.rgw]
 rgw_frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw_data = ${dir}/rgw
+# Deleted objects free the in-memory store within seconds (the default waits two hours).
+rgw_gc_obj_min_wait = 1
+rgw_gc_processor_period = 5
 `,
   );
   const c = ['-c', conf];

@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/cli.js';
-import { appTree, okOn, runOn, sha256 } from '../helpers/apptree.js';
+import { cliAsync, tempDir } from '../helpers/cli.js';
+import { appTree, okOn, runOn, sha256, SQLITE_ENV } from '../helpers/apptree.js';
 import { snapshotTree } from '../helpers/tree.js';
 
 // `backup --encrypt-local`: the backup directory holds only age ciphertext, verify works without the key,
@@ -194,4 +195,45 @@ describe('sealed backups that were tampered with', () => {
     expect(nokey.stderr).toMatch(/--encrypt-local needs the public keys/);
     expect(snapshotTree(backups(root))).toEqual(before);
   });
+});
+
+describe('a sealed backup killed while age encrypts', () => {
+  /** The pid of an `age` process whose parent is `ppid`, or null. */
+  const ageChild = (ppid: number): number | null => {
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
+        if (m && m[1] === 'age' && Number(m[2]) === ppid) return Number(d);
+      } catch {
+        /* gone */
+      }
+    }
+    return null;
+  };
+
+  it('leaves nothing published and nothing in plaintext that a re-run does not clean up; the re-run completes', async () => {
+    const root = appTree(['alice']);
+    fs.writeFileSync(path.join(root, 'data/users/alice/bulk.bin'), crypto.randomBytes(192 << 20));
+    const run = cliAsync(['--root', root, 'backup', 'users', '--encrypt-local', '--encrypt-to', pub, '--compression', 'none'], { env: SQLITE_ENV });
+    let seen: number | null = null;
+    for (let i = 0; i < 6000 && seen === null && run.child.exitCode === null; i++) {
+      seen = ageChild(run.child.pid!);
+      if (seen === null) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(seen, 'age never ran while the backup was alive').not.toBeNull();
+    run.child.kill('SIGKILL');
+    const r = await run.done;
+    expect(r.code).toBe(-1);
+    // No set was published by the killed run.
+    expect(fs.readdirSync(backups(root)).filter((n) => n.startsWith('users_'))).toEqual([]);
+    okOn(root, 'backup', 'users', '--encrypt-local', '--encrypt-to', pub, '--compression', 'none');
+    expect(fs.readdirSync(backups(root)).filter((n) => n.includes('.partial-'))).toEqual([]);
+    expect(plaintextFiles(backups(root))).toEqual([]);
+    // Only users were backed up (no database backup: freshness fails); what was published is sound.
+    const v = runOn(root, 'verify', '--backups', '--identity', key);
+    expect(v.stdout).toMatch(/PASS\s+backups\.checksums\s+1 backup\(s\) match/);
+    expect(v.stdout).toMatch(/PASS\s+backups\.readable\s+1 backup\(s\) read cleanly/);
+  }, 120_000);
 });
