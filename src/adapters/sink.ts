@@ -28,7 +28,8 @@ export interface Sink {
   flush(): Promise<void>;
   /** Deflate level for the blocks that follow (gzip only; a no-op otherwise). */
   setLevel(level: number): Promise<void>;
-  end(): Promise<{ size: number; sha256: string }>;
+  /** Size and SHA-256 of the file written; `plain`: of the archive before encryption (sealed sinks only). */
+  end(): Promise<{ size: number; sha256: string; plain?: { size: number; sha256: string } }>;
 }
 
 /** Writes all of `b` at the end of `fd`. */
@@ -46,9 +47,11 @@ const gzip = (b: Buffer, level: number) => new Promise<Buffer>((resolve, reject)
  * it as one stream): a single user's archive uses every core, and incompressible files are stored
  * (level 0) in blocks of their own. zstd is the `zstd` command writing the file itself.
  */
-export function openSink(file: string, compression: Compression, level: number): Sink {
+export function openSink(file: string, compression: Compression, level: number, recipients: string[] = []): Sink {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
-  const zstd = compression === 'zstd' ? startZstd(fd, level) : undefined;
+  // Sealed: age is the last stage and writes the file itself; the plaintext archive never touches the disk.
+  const age = recipients.length ? startChild('age', recipients.flatMap((r) => ['-r', r]), fd, 'age (encryption)') : undefined;
+  const zstd = compression === 'zstd' ? startZstd(age ? age : fd, level) : undefined;
   const hash = crypto.createHash('sha256');
   let size = 0;
   let failure: Error | undefined;
@@ -68,7 +71,7 @@ export function openSink(file: string, compression: Compression, level: number):
       else {
         hash.update(out);
         size += out.length;
-        await writeAll(fd, out);
+        await (age ? age.write(out) : writeAll(fd, out));
       }
     }).finally(() => free.push(block)));
     done.catch((e: unknown) => {
@@ -101,13 +104,15 @@ export function openSink(file: string, compression: Compression, level: number):
       try {
         await sink.flush();
         await chain;
-        if (zstd) {
-          await zstd.end();
-          return await hashFile(file);
-        }
-        return { size, sha256: hash.digest('hex') };
+        if (zstd) await zstd.end();
+        if (!age) return zstd ? await hashFile(file) : { size, sha256: hash.digest('hex') };
+        await age.end();
+        // What was piped into age (zstd's output is hashed on its way there) is the plaintext archive.
+        const plain = zstd ? zstd.piped() : { size, sha256: hash.digest('hex') };
+        return { ...(await hashFile(file)), plain };
       } finally {
         zstd?.kill();
+        age?.kill();
         // end() runs again after a failure: the number must never be closed twice (another archive may reuse it).
         if (!closed) fs.closeSync(fd);
         closed = true;
@@ -128,26 +133,32 @@ async function hashFile(file: string): Promise<{ size: number; sha256: string }>
   return { size, sha256: hash.digest('hex') };
 }
 
-/**
- * zstd writes the file itself (its stdout is our descriptor): piping its output back through Node cost
- * more CPU than the compression. `-T0`: one archive uses every core.
- */
-function startZstd(fd: number, level: number) {
-  const child = spawn('zstd', ['-q', '-c', `-${level}`, '-T0'], { stdio: ['pipe', fd, 'pipe'] });
+/** A child process fed through its stdin; `write` resolves once the pipe took the bytes. */
+interface ChildWriter {
+  write(b: Buffer): Promise<void>;
+  /** Ends stdin and waits for the child to exit (rejects with its stderr when it failed). */
+  end(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts `cmd` writing to `out` (a descriptor); errors carry the child's stderr. */
+function startChild(cmd: string, args: string[], out: number | 'pipe', what: string): ChildWriter & { stdout: NodeJS.ReadableStream | null } {
+  const child = spawn(cmd, args, { stdio: ['pipe', out, 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new ScitexError('zstd is not installed.', 'Install it (Debian: apt-get install zstd) or use --compression gzip.') : e));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd failed: ${err.trim() || `exit ${code}`}`))));
+    child.on('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new ScitexError(`${cmd} is not installed.`, cmd === 'zstd' ? 'Install it (Debian: apt-get install zstd) or use --compression gzip.' : `Install it (Debian: apt-get install ${cmd}).`) : e));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${what} failed: ${err.trim().split('\n').find((l) => /error/i.test(l)) ?? (err.trim() || `exit ${code}`)}`))));
   });
   exited.catch(() => {});
   child.stdin!.on('error', () => {});
-  // A write error on the pipe only means zstd stopped: its exit status and stderr say why.
+  // A write error on the pipe only means the child stopped: its exit status and stderr say why.
   const failed = async (e: unknown): Promise<never> => {
     await exited;
     throw e;
   };
   return {
+    stdout: child.stdout,
     write: (b: Buffer) => new Promise<void>((resolve, reject) => child.stdin!.write(b, (e) => (e ? reject(e) : resolve()))).catch(failed),
     async end() {
       child.stdin!.end();
@@ -159,3 +170,37 @@ function startZstd(fd: number, level: number) {
   };
 }
 
+/**
+ * zstd writes the file itself (its stdout is our descriptor): piping its output back through Node cost
+ * more CPU than the compression. `-T0`: one archive uses every core. Sealed, its output goes on to age
+ * through Node, which hashes it (the plaintext archive's checksum) on the way.
+ */
+function startZstd(out: number | ChildWriter, level: number): ChildWriter & { piped(): { size: number; sha256: string } } {
+  const args = ['-q', '-c', `-${level}`, '-T0'];
+  if (typeof out === 'number') return { ...startChild('zstd', args, out, 'zstd'), piped: () => ({ size: 0, sha256: '' }) };
+  const z = startChild('zstd', args, 'pipe', 'zstd');
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  let forward: Promise<void> = Promise.resolve();
+  const stdout = z.stdout as import('node:stream').Readable;
+  const drained = new Promise<void>((resolve, reject) => {
+    stdout.on('data', (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
+      stdout.pause();
+      forward = forward.then(() => out.write(c)).then(() => void stdout.resume(), (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))));
+    });
+    stdout.on('end', () => void forward.then(resolve, reject));
+    stdout.on('error', reject);
+  });
+  drained.catch(() => {});
+  return {
+    write: z.write,
+    async end() {
+      await z.end();
+      await drained;
+    },
+    kill: z.kill,
+    piped: () => ({ size, sha256: hash.digest('hex') }),
+  };
+}

@@ -14,6 +14,8 @@ export const ARCHIVE_EXT: Record<Compression, string> = { gzip: '.tar.gz', zstd:
 export interface ArchiveResult {
   size: number;
   sha256: string;
+  /** Sealed archives (age-encrypted while written): size and SHA-256 of the archive before encryption. */
+  plain?: { size: number; sha256: string };
   /** Files whose size or mtime changed, or that vanished, while they were read. */
   changed: string[];
 }
@@ -148,8 +150,8 @@ function looksIncompressible(sample: Buffer): boolean {
  * streaming every file (constant memory), recording hard links once, and noting files that change
  * while read. The archive is readable by GNU tar (`tar -xzf`).
  */
-export async function writeArchive(dir: string, entries: WalkEntry[], prefix: string, file: string, compression: Compression, level: number, onBytes: (n: number, files: number) => void = () => {}): Promise<ArchiveResult> {
-  const sink = openSink(file, compression, level);
+export async function writeArchive(dir: string, entries: WalkEntry[], prefix: string, file: string, compression: Compression, level: number, onBytes: (n: number, files: number) => void = () => {}, recipients: string[] = []): Promise<ArchiveResult> {
+  const sink = openSink(file, compression, level, recipients);
   const changed: string[] = [];
   const links = new Map<string, string>();
   try {

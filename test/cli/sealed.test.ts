@@ -152,6 +152,28 @@ describe('backup --encrypt-local', () => {
   });
 });
 
+describe('sealed archives of every compression', () => {
+  it.each([['zstd', 'zstd -d'], ['none', 'cat']])('--compression %s: encrypted as written, restored by scitex-data and by age -d | %s | tar -x', (compression, decompress) => {
+    const root = appTree(['alice']);
+    const r = JSON.parse(okOn(root, '--json', 'backup', 'users', '--encrypt-local', '--encrypt-to', pub, '--compression', compression).stdout);
+    const set = r.set as string;
+    const m = JSON.parse(fs.readFileSync(path.join(set, 'MANIFEST.json'), 'utf8'));
+    const file = path.join(set, m.users[0].archive as string);
+    expect(fs.readFileSync(file).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    expect(sha256(file)).toBe(m.users[0].sha256);
+    // The recorded plaintext checksum is the archive age decrypts to.
+    const plain = execFileSync('age', ['-d', '-i', key, file], { maxBuffer: 1 << 28 });
+    expect(crypto.createHash('sha256').update(plain).digest('hex')).toBe(m.users[0].plainSha256);
+    const out = tempDir();
+    execFileSync('sh', ['-c', `age -d -i "$1" "$2" | ${decompress} | tar -x -C "$3"`, 'sh', key, file, out]);
+    expect(snapshotTree(path.join(out, 'data/users/alice'))).toEqual(snapshotTree(path.join(root, 'data/users/alice')));
+    const to = tempDir();
+    okOn(root, 'restore', 'users', '--to', to, '--yes', '--identity', key);
+    expect(snapshotTree(path.join(to, 'data/users/alice'))).toEqual(snapshotTree(path.join(root, 'data/users/alice')));
+    for (const d of [out, to]) fs.rmSync(d, { recursive: true, force: true });
+  });
+});
+
 describe('sealed backups that were tampered with', () => {
   it('an archive re-encrypted to the same public key (checksums rewritten to match) is refused by the plaintext check', () => {
     const root = appTree(['alice', 'bob']);

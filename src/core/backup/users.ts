@@ -18,7 +18,7 @@ import { originOf, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUs
 import type { Artifact } from './publish.js';
 import { pool } from '../pool.js';
 import { outsideSymlinks } from './outside.js';
-import { SEALED_EXT, sealTemp } from '../seal/index.js';
+import { SEALED_EXT } from '../seal/index.js';
 
 export type { Compression };
 
@@ -204,8 +204,6 @@ async function archiveUser(root: string, username: string, work: string, job: Ar
   const dir = path.join(usersDir(root), username);
   const archive = username + ARCHIVE_EXT[compression] + (seal ? SEALED_EXT : '');
   const out = path.join(work, archive);
-  // Sealed: the plaintext archive is written in the (private, unpublished) work directory, then encrypted.
-  const plainOut = seal ? path.join(work, username + ARCHIVE_EXT[compression]) : out;
   for (let attempt = 1; ; attempt++) {
     let walk: ReturnType<typeof walkTree>;
     try {
@@ -230,13 +228,11 @@ async function archiveUser(root: string, username: string, work: string, job: Ar
       return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, ...(seal ? { plainSha256: prev.entry.plainSha256, plainSize: prev.entry.plainSize } : {}), reused: true, changed: [] };
     }
     await fsp.rm(out, { force: true });
-    const r = await writeArchive(dir, walk.entries, `data/users/${username}`, plainOut, compression, level, (n, f) => attempt === 1 && progress.tick(n, f));
+    // Sealed: age encrypts as the archive is written (the plaintext archive never reaches the disk).
+    const r = await writeArchive(dir, walk.entries, `data/users/${username}`, out, compression, level, (n, f) => attempt === 1 && progress.tick(n, f), seal);
     if (r.changed.length === 0 || attempt === 2) {
       if (r.changed.length) log.warn(`user ${username}: ${r.changed.length} file(s) changed while read, also on retry: ${r.changed.slice(0, 5).join(', ')}; the set is marked partial.`);
-      if (!seal) return { ...base, size: r.size, sha256: r.sha256, reused: false, changed: r.changed };
-      const sealed = await sealTemp(plainOut, out, seal, r.sha256);
-      await fsp.rename(sealed.tmp, out);
-      return { ...base, size: sealed.size, sha256: sealed.sha256, plainSha256: sealed.plainSha256, plainSize: sealed.plainSize, reused: false, changed: r.changed };
+      return { ...base, size: r.size, sha256: r.sha256, ...(r.plain ? { plainSha256: r.plain.sha256, plainSize: r.plain.size } : {}), reused: false, changed: r.changed };
     }
     log.warn(`user ${username}: ${r.changed.slice(0, 5).join(', ')} changed while read; retrying this user once.`);
   }
