@@ -125,12 +125,17 @@ export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
 export async function withPlainFile<T>(file: string, identity: string | undefined, under: string, fn: (plain: string) => Promise<T>): Promise<T> {
   const d = decryptionOf(file, readPlainRecord(file), identity);
   if (!d) return fn(file);
-  const dir = await fsp.mkdtemp(path.join(under, `.unseal${PARTIAL_MARK}`));
+  // Our pid in the name, as partialName does: the interrupt handler removes our partials in the backup directory.
+  const dir = await fsp.mkdtemp(path.join(under, `.unseal${PARTIAL_MARK}${process.pid}-`));
+  // Ctrl-C / SIGTERM end the run with process.exit (no finally runs): the plaintext goes on the way out too.
+  const onExit = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.on('exit', onExit);
   try {
     const plain = path.join(dir, path.basename(file, SEALED_EXT));
     await unsealTo(file, d, plain);
     return await fn(plain);
   } finally {
+    process.off('exit', onExit);
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }

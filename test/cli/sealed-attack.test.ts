@@ -1,0 +1,124 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliAsync, tempDir } from '../helpers/cli.js';
+import { appTree, okOn, runOn, SQLITE_ENV } from '../helpers/apptree.js';
+
+// Attacks on sealed local backups (`backup --encrypt-local`): each case is a scenario that broke a promise.
+let keys: string;
+let key: string;
+let pub: string;
+let slow: string;
+beforeAll(() => {
+  keys = tempDir('scitex-keys-');
+  key = path.join(keys, 'key.txt');
+  execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+  pub = execFileSync('age-keygen', ['-y', key]).toString().trim();
+  // An `age` that, from its SLOW_FROM-th decryption on, holds on after writing all the plaintext: a window in
+  // which the run is interrupted with the decrypted copy on disk (exec: the run's SIGINT handler kills the sleep).
+  slow = tempDir('scitex-slowage-');
+  const real = execFileSync('sh', ['-c', 'command -v age']).toString().trim();
+  fs.writeFileSync(
+    path.join(slow, 'age'),
+    `#!/bin/sh\n"${real}" "$@"; st=$?\ncase " $* " in *" -d "*) n=$(($(cat "${slow}/count" 2>/dev/null || echo 0) + 1)); echo $n > "${slow}/count"; [ "$n" -ge "\${SLOW_FROM:-1}" ] && exec sleep 60;; esac\nexit $st\n`,
+    { mode: 0o755 },
+  );
+});
+afterAll(() => {
+  fs.rmSync(keys, { recursive: true, force: true });
+  fs.rmSync(slow, { recursive: true, force: true });
+});
+
+const backups = (root: string) => path.join(root, 'data/db/backups');
+const dbOf = (root: string) => fs.readdirSync(backups(root)).find((n) => /\.db\.age$/.test(n))!;
+
+/** Files below `dir` (recursively) that start like a SQLite database. */
+function sqliteFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && !e.name.startsWith('.scitex-data'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .filter((f) => fs.readFileSync(f).subarray(0, 15).toString('latin1') === 'SQLite format 3');
+}
+
+/** Waits until a non-empty file exists inside a `.unseal*` directory of `dir`, or the run ended. */
+async function decryptedCopyIn(dir: string, run: ReturnType<typeof cliAsync>): Promise<string | null> {
+  for (let i = 0; i < 12000 && run.child.exitCode === null; i++) {
+    for (const n of fs.readdirSync(dir).filter((x) => x.startsWith('.unseal'))) {
+      for (const f of fs.readdirSync(path.join(dir, n))) if (fs.statSync(path.join(dir, n, f)).size > 0) return path.join(dir, n, f);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return null;
+}
+
+describe('Ctrl-C while a sealed backup is decrypted', () => {
+  it('restore db: the decrypted copy in the backup directory is removed, and the message does not claim otherwise', async () => {
+    fs.rmSync(path.join(slow, 'count'), { force: true });
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    // The plan's dry decryption (1st) streams only; the restore's (2nd) writes the plaintext copy.
+    const run = cliAsync(['--root', root, 'restore', 'db', '--yes', '--identity', key], { env: { ...SQLITE_ENV, PATH: `${slow}:${process.env.PATH}`, SLOW_FROM: '2' } });
+    const copy = await decryptedCopyIn(backups(root), run);
+    expect(copy, 'the restore never wrote its decrypted copy').not.toBeNull();
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/1 partial file\(s\) removed/);
+    expect(fs.readdirSync(backups(root)).filter((n) => n.startsWith('.unseal'))).toEqual([]);
+    expect(sqliteFiles(backups(root))).toEqual([]);
+  }, 180_000);
+
+  it('verify --deep --identity: the decrypted copy in the temporary directory is removed', async () => {
+    fs.rmSync(path.join(slow, 'count'), { force: true });
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    const tmp = tempDir('scitex-tmp-');
+    const run = cliAsync(['--root', root, 'verify', '--deep', '--identity', key], { env: { ...SQLITE_ENV, PATH: `${slow}:${process.env.PATH}`, TMPDIR: tmp, SLOW_FROM: '1' } });
+    const copy = await decryptedCopyIn(tmp, run);
+    expect(copy, 'verify never wrote its decrypted copy').not.toBeNull();
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(sqliteFiles(tmp)).toEqual([]);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }, 180_000);
+});
+
+describe('verify --backups without the key', () => {
+  it('fails a sealed database backup whose record of its plaintext was removed (restore refuses it)', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', '--encrypt-local', '--encrypt-to', pub);
+    fs.rmSync(path.join(backups(root), `${dbOf(root)}.origin.json`));
+    expect(runOn(root, 'restore', 'db', '--yes', '--identity', key).code).toBe(1);
+    const v = runOn(root, 'verify', '--backups');
+    expect(v.code).toBe(3); // verify: a failed check
+    expect(v.stdout).toMatch(/FAIL\s+backups\.readable\s+.*\.db\.age.*no checksum of its plaintext/);
+  });
+
+  it('fails a sealed set whose manifest lost a plainSha256 (restore refuses it)', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', '--encrypt-local', '--encrypt-to', pub);
+    const set = path.join(backups(root), fs.readdirSync(backups(root)).find((n) => n.startsWith('users_'))!);
+    const m = JSON.parse(fs.readFileSync(path.join(set, 'MANIFEST.json'), 'utf8'));
+    delete m.users[0].plainSha256;
+    fs.writeFileSync(path.join(set, 'MANIFEST.json'), JSON.stringify(m, null, 2));
+    expect(runOn(root, 'restore', 'users', '--yes', '--identity', key).code).toBe(1);
+    const v = runOn(root, 'verify', '--backups');
+    expect(v.code).toBe(3); // verify: a failed check
+    expect(v.stdout).toMatch(/FAIL\s+backups\.readable\s+.*alice\.tar\.gz\.age.*no checksum of its plaintext/);
+  });
+});
+
+describe('prune', () => {
+  it('removes the origin record (with the plaintext checksum) of a pruned sealed database backup', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    okOn(root, 'prune', '--keep-last', '1', '--yes');
+    const left = fs.readdirSync(backups(root)).filter((n) => n.includes('.db'));
+    expect(left.filter((n) => n.endsWith('.db.age'))).toHaveLength(1);
+    expect(left.filter((n) => n.endsWith('.origin.json'))).toEqual([`${left.find((n) => n.endsWith('.db.age'))}.origin.json`]);
+  });
+});
