@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,5 +120,25 @@ describe('prune', () => {
     const left = fs.readdirSync(backups(root)).filter((n) => n.includes('.db'));
     expect(left.filter((n) => n.endsWith('.db.age'))).toHaveLength(1);
     expect(left.filter((n) => n.endsWith('.origin.json'))).toEqual([`${left.find((n) => n.endsWith('.db.age'))}.origin.json`]);
+  });
+});
+
+describe('restore db --from a sealed backup outside the backup directory', () => {
+  it('works from a read-only directory (a mounted backup disk): the decrypted copy is not written beside the file', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    const mnt = tempDir('scitex-ro-');
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]).status !== 0) return; // needs root and mount
+    try {
+      const name = dbOf(root);
+      for (const f of fs.readdirSync(backups(root)).filter((n) => n.startsWith(name))) fs.copyFileSync(path.join(backups(root), f), path.join(mnt, f));
+      expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0);
+      const r = runOn(root, 'restore', 'db', '--yes', '--from', path.join(mnt, name), '--identity', key);
+      expect(r.code, r.stderr).toBe(0);
+      expect(fs.readdirSync(backups(root)).filter((n) => n.startsWith('.unseal'))).toEqual([]);
+    } finally {
+      spawnSync('umount', [mnt]);
+      fs.rmSync(mnt, { recursive: true, force: true });
+    }
   });
 });
