@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync, tempDir } from '../helpers/cli.js';
-import { appTree, okOn, runOn, SQLITE_ENV } from '../helpers/apptree.js';
+import { appTree, okOn, runOn, SQLITE_ENV, stamp } from '../helpers/apptree.js';
 
 // Attacks on sealed local backups (`backup --encrypt-local`): each case is a scenario that broke a promise.
 let keys: string;
@@ -140,5 +140,24 @@ describe('restore db --from a sealed backup outside the backup directory', () =>
       spawnSync('umount', [mnt]);
       fs.rmSync(mnt, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a plain and a sealed database backup', () => {
+  it('never share a timestamp (then --at and "the newest" cannot tell them apart)', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db');
+    const plain = fs.readdirSync(backups(root)).find((n) => /\.db$/.test(n))!;
+    // Plain backups named for each of the next 30 seconds: the sealed run must not take one of their stamps.
+    const now = Date.now();
+    for (let s = 0; s < 30; s++) {
+      const name = plain.replace(/\d{8}_\d{6}/, stamp(new Date(now + s * 1000)));
+      if (name === plain) continue;
+      fs.copyFileSync(path.join(backups(root), plain), path.join(backups(root), name));
+      fs.copyFileSync(path.join(backups(root), `${plain}.sha256`), path.join(backups(root), `${name}.sha256`));
+    }
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    const stamps = fs.readdirSync(backups(root)).filter((n) => /\.db(\.age)?$/.test(n)).map((n) => /\d{8}_\d{6}/.exec(n)![0]);
+    expect(new Set(stamps).size).toBe(stamps.length);
   });
 });
