@@ -21,7 +21,7 @@ beforeAll(() => {
   const real = execFileSync('sh', ['-c', 'command -v age']).toString().trim();
   fs.writeFileSync(
     path.join(slow, 'age'),
-    `#!/bin/sh\n"${real}" "$@"; st=$?\ncase " $* " in *" -d "*) n=$(($(cat "${slow}/count" 2>/dev/null || echo 0) + 1)); echo $n > "${slow}/count"; [ "$n" -ge "\${SLOW_FROM:-1}" ] && exec sleep 60;; esac\nexit $st\n`,
+    `#!/bin/sh\n"${real}" "$@"; st=$?\ncase " $* " in *" -d "*) n=$(($(cat "${slow}/count" 2>/dev/null || echo 0) + 1)); echo $n > "${slow}/count"; [ "$n" -ge "\${SLOW_FROM:-1}" ] && echo $$ > "${slow}/sleeper" && exec sleep 60;; esac\nexit $st\n`,
     { mode: 0o755 },
   );
 });
@@ -160,4 +160,26 @@ describe('a plain and a sealed database backup', () => {
     const stamps = fs.readdirSync(backups(root)).filter((n) => /\.db(\.age)?$/.test(n)).map((n) => /\d{8}_\d{6}/.exec(n)![0]);
     expect(new Set(stamps).size).toBe(stamps.length);
   });
+});
+
+describe('kill -9 while restore db decrypted a sealed backup', () => {
+  it('the decrypted copy left in the backup directory is removed by the next restore', async () => {
+    fs.rmSync(path.join(slow, 'count'), { force: true });
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    const run = cliAsync(['--root', root, 'restore', 'db', '--yes', '--identity', key], { env: { ...SQLITE_ENV, PATH: `${slow}:${process.env.PATH}`, SLOW_FROM: '2' } });
+    expect(await decryptedCopyIn(backups(root), run), 'the restore never wrote its decrypted copy').not.toBeNull();
+    run.child.kill('SIGKILL');
+    await run.done;
+    // Our orphaned `age` wrapper (a sleep by now) is ended by its pid.
+    try {
+      process.kill(Number(fs.readFileSync(path.join(slow, 'sleeper'), 'utf8')), 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    expect(sqliteFiles(backups(root))).toHaveLength(1);
+    okOn(root, 'restore', 'db', '--yes', '--identity', key);
+    expect(fs.readdirSync(backups(root)).filter((n) => n.startsWith('.unseal'))).toEqual([]);
+    expect(sqliteFiles(backups(root))).toEqual([]);
+  }, 180_000);
 });

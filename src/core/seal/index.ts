@@ -117,6 +117,9 @@ export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
   return Buffer.concat(head).subarray(0, 65536);
 }
 
+/** Start of the name of a decrypted copy's private directory (followed by the pid). */
+const UNSEAL_PREFIX = `.unseal${PARTIAL_MARK}`;
+
 /**
  * Runs `fn` on the plaintext of a database backup: the file itself when it is not sealed, else a decrypted copy,
  * checked against the recorded plaintext checksum, in a private temporary directory under `under` (named as a
@@ -125,8 +128,9 @@ export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
 export async function withPlainFile<T>(file: string, identity: string | undefined, under: string, fn: (plain: string) => Promise<T>): Promise<T> {
   const d = decryptionOf(file, readPlainRecord(file), identity);
   if (!d) return fn(file);
+  await removeDeadCopies(under);
   // Our pid in the name, as partialName does: the interrupt handler removes our partials in the backup directory.
-  const dir = await fsp.mkdtemp(path.join(under, `.unseal${PARTIAL_MARK}${process.pid}-`));
+  const dir = await fsp.mkdtemp(path.join(under, `${UNSEAL_PREFIX}${process.pid}-`));
   // Ctrl-C / SIGTERM end the run with process.exit (no finally runs): the plaintext goes on the way out too.
   const onExit = () => fs.rmSync(dir, { recursive: true, force: true });
   process.on('exit', onExit);
@@ -137,5 +141,27 @@ export async function withPlainFile<T>(file: string, identity: string | undefine
   } finally {
     process.off('exit', onExit);
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes decrypted copies left in `dir` by runs killed outright (kill -9, power loss): ours by name and owner,
+ * of a process that no longer exists. A live run's copy (its pid exists) is never touched.
+ */
+async function removeDeadCopies(dir: string): Promise<void> {
+  for (const n of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const pid = n.startsWith(UNSEAL_PREFIX) ? parseInt(n.slice(UNSEAL_PREFIX.length), 10) : 0;
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    const st = fs.lstatSync(path.join(dir, n), { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === process.getuid?.()) await fsp.rm(path.join(dir, n), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
