@@ -183,3 +183,18 @@ describe('kill -9 while restore db decrypted a sealed backup', () => {
     expect(sqliteFiles(backups(root))).toEqual([]);
   }, 180_000);
 });
+
+describe('--identity that is not a secret key', () => {
+  it('a public key file: one line, exit 1, the reason ends before the next step begins', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    const pubFile = path.join(keys, 'pub.txt');
+    fs.writeFileSync(pubFile, pub + '\n');
+    const r = runOn(root, 'restore', 'db', '--yes', '--identity', pubFile);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/unknown identity type\. Check --identity/);
+    const dir = runOn(root, 'restore', 'db', '--yes', '--identity', keys);
+    expect([dir.code, dir.stderr.trim().split('\n').length]).toEqual([2, 1]);
+  });
+});
