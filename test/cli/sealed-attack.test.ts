@@ -86,6 +86,25 @@ describe('Ctrl-C while a sealed backup is decrypted', () => {
   }, 180_000);
 });
 
+describe('Ctrl-C while verify --deep extracts a sealed set', () => {
+  it('the decrypted files in the scratch directory are removed', async () => {
+    fs.rmSync(path.join(slow, 'count'), { force: true });
+    const root = appTree(['alice']);
+    okOn(root, 'backup', '--encrypt-local', '--encrypt-to', pub);
+    const tmp = tempDir('scitex-tmp-');
+    const files = () => fs.readdirSync(tmp, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    // Decryptions: the database and alice's archive read by the backup checks, the database restored, then alice
+    // extracted into scratch space (the 4th).
+    const run = cliAsync(['--root', root, 'verify', '--deep', '--identity', key], { env: { ...SQLITE_ENV, PATH: `${slow}:${process.env.PATH}`, TMPDIR: tmp, SLOW_FROM: '4' } });
+    for (let i = 0; i < 12000 && run.child.exitCode === null && !files().some((e) => e.parentPath.includes('/data/users/alice')); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(files().some((e) => e.parentPath.includes('/data/users/alice')), 'verify never extracted alice').toBe(true);
+    run.child.kill('SIGINT');
+    expect((await run.done).code).toBe(130);
+    expect(files().map((e) => path.join(e.parentPath, e.name))).toEqual([]);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }, 180_000);
+});
+
 describe('verify --backups without the key', () => {
   it('fails a sealed database backup whose record of its plaintext was removed (restore refuses it)', () => {
     const root = appTree(['alice']);

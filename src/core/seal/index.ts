@@ -131,17 +131,26 @@ export async function withPlainFile<T>(file: string, identity: string | undefine
   await removeDeadCopies(under);
   // Our pid in the name, as partialName does: the interrupt handler removes our partials in the backup directory.
   const dir = await fsp.mkdtemp(path.join(under, `${UNSEAL_PREFIX}${process.pid}-`));
-  // Ctrl-C / SIGTERM end the run with process.exit (no finally runs): the plaintext goes on the way out too.
-  const onExit = () => fs.rmSync(dir, { recursive: true, force: true });
-  process.on('exit', onExit);
+  const kept = removeOnExit(dir);
   try {
     const plain = path.join(dir, path.basename(file, SEALED_EXT));
     await unsealTo(file, d, plain);
     return await fn(plain);
   } finally {
-    process.off('exit', onExit);
+    kept();
     await fsp.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Removes a scratch directory holding plaintext also when the run ends early: Ctrl-C and SIGTERM end it with
+ * process.exit, which runs no `finally`. Call the returned function once the caller has removed it itself.
+ */
+export function removeOnExit(dir: string): () => void {
+  // A child killed a moment ago (tar) may still be creating a file inside: retry ENOTEMPTY.
+  const rm = () => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+  process.on('exit', rm);
+  return () => void process.off('exit', rm);
 }
 
 /**
