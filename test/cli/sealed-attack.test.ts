@@ -217,3 +217,18 @@ describe('--identity that is not a secret key', () => {
     expect([dir.code, dir.stderr.trim().split('\n').length]).toEqual([2, 1]);
   });
 });
+
+describe('an unchanged user whose sealed archive lost its plaintext checksum', () => {
+  it('is archived afresh, not linked with the missing record carried into the new set', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'users', '--encrypt-local', '--encrypt-to', pub);
+    const first = path.join(backups(root), fs.readdirSync(backups(root)).find((n) => n.startsWith('users_'))!);
+    const m = JSON.parse(fs.readFileSync(path.join(first, 'MANIFEST.json'), 'utf8'));
+    delete m.users[0].plainSha256;
+    fs.writeFileSync(path.join(first, 'MANIFEST.json'), JSON.stringify(m, null, 2));
+    const set = JSON.parse(okOn(root, '--json', 'backup', 'users', '--encrypt-local', '--encrypt-to', pub).stdout).set as string;
+    const m2 = JSON.parse(fs.readFileSync(path.join(set, 'MANIFEST.json'), 'utf8'));
+    expect(m2.users[0].plainSha256).toMatch(/^[0-9a-f]{64}$/);
+    okOn(root, 'restore', 'users', '--from', set, '--yes', '--identity', key);
+  });
+});

@@ -171,7 +171,8 @@ async function previousArchives(backupDir: string, compression: Compression, lev
       continue;
     }
     if (m.compression !== compression || m.level !== level || (m.sealed?.recipients ?? []).join() !== (seal ?? []).join()) continue;
-    for (const u of m.users) if (!out.has(u.username) && u.changed.length === 0) out.set(u.username, { file: path.join(set.path, u.archive), entry: u });
+    // A sealed archive without its plaintext checksum cannot be restored: linking it would carry that forward.
+    for (const u of m.users) if (!out.has(u.username) && u.changed.length === 0 && (!seal || /^[0-9a-f]{64}$/.test(u.plainSha256 ?? ''))) out.set(u.username, { file: path.join(set.path, u.archive), entry: u });
   }
   return out;
 }
