@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync, tempDir } from '../helpers/cli.js';
-import { appTree, okOn, runOn, SQLITE_ENV, stamp } from '../helpers/apptree.js';
+import { appTree, okOn, runOn, sha256, SQLITE_ENV, stamp } from '../helpers/apptree.js';
 
 // Attacks on sealed local backups (`backup --encrypt-local`): each case is a scenario that broke a promise.
 let keys: string;
@@ -230,5 +230,22 @@ describe('an unchanged user whose sealed archive lost its plaintext checksum', (
     const m2 = JSON.parse(fs.readFileSync(path.join(set, 'MANIFEST.json'), 'utf8'));
     expect(m2.users[0].plainSha256).toMatch(/^[0-9a-f]{64}$/);
     okOn(root, 'restore', 'users', '--from', set, '--yes', '--identity', key);
+  });
+});
+
+describe('a truncated sealed database backup whose checksum record was rewritten to match', () => {
+  it('is refused in one line that blames the file, not the key; live untouched', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'db', '--encrypt-local', '--encrypt-to', pub);
+    const f = path.join(backups(root), dbOf(root));
+    fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 4000));
+    fs.writeFileSync(`${f}.sha256`, `${sha256(f)}  ${path.basename(f)}\n`);
+    const live = sha256(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'));
+    const r = runOn(root, 'restore', 'db', '--yes', '--identity', key);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/Check --identity/);
+    expect(r.stderr).toMatch(/damaged or was tampered with/);
+    expect(sha256(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'))).toBe(live);
   });
 });
