@@ -59,7 +59,7 @@ export async function sealTemp(plain: string, final: string, recipients: string[
 export function decryptionOf(file: string, record: Partial<PlainRecord> | null | undefined, identity: string | undefined): Decrypt | undefined {
   if (!isSealed(file)) return undefined;
   if (!identity) throw new UsageError(`${file.split('/').slice(-2).join('/')} is encrypted (a sealed backup).`, 'Give --identity <file> with the age secret key of one of its recipients.');
-  if (!record?.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} is sealed but no checksum of its plaintext is recorded.`, 'The record beside it was damaged or removed; use another backup.');
+  if (!record?.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} is sealed but no checksum of its plaintext is recorded.`, 'The record beside it was damaged or removed: use another backup, or decrypt it yourself with `age -d -i <key>` (unchecked) and restore the result with --from and --allow-unverified.');
   checkIdentityFile(identity);
   return { identity, plainSha256: record.plainSha256 };
 }
