@@ -252,3 +252,17 @@ describe('a truncated sealed database backup whose checksum record was rewritten
     expect(sha256(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'))).toBe(live);
   });
 });
+
+describe('verify --backups with a key that is not a recipient', () => {
+  it('blames the key, not the storage (the backups are sound)', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', '--encrypt-local', '--encrypt-to', pub);
+    const other = path.join(keys, 'other.txt');
+    if (!fs.existsSync(other)) execFileSync('age-keygen', ['-o', other], { stdio: 'ignore' });
+    const v = runOn(root, 'verify', '--backups', '--identity', other);
+    expect(v.code).toBe(3);
+    expect(v.stdout).toMatch(/FAIL\s+backups\.readable\s+.*no identity matched/);
+    expect(v.stdout).not.toMatch(/investigate the storage/);
+    expect(v.stdout).toMatch(/→ .*--identity/);
+  });
+});
