@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
+    // Test files open better-sqlite3 databases in the worker itself: keep them from aborting it on Node 24.
+    setupFiles: ['src/adapters/sqlitekeep.ts'],
   },
 });

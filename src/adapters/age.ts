@@ -39,6 +39,18 @@ export function encryptStream(input: Readable, recipients: string[]): AgeStream 
   return run(recipients.flatMap((r) => ['-r', r]), input, 'encryption');
 }
 
+/**
+ * Encrypts the file open at `fd` to the recipients, streaming the ciphertext: age reads the file itself (no
+ * plaintext passes through Node). The caller closes `fd` once `done` has settled.
+ */
+export function encryptFd(fd: number, recipients: string[]): AgeStream {
+  if (!ageAvailable()) throw missing();
+  const p = spawn('age', recipients.flatMap((r) => ['-r', r]), { stdio: [fd, 'pipe', 'pipe'] });
+  const done = exitOf(p, 'encryption');
+  done.catch(() => {});
+  return { output: p.stdout!, done };
+}
+
 /** Decrypts `input` with the identity file, streaming; plaintext may come out before tampering is detected. */
 export function decryptStream(input: Readable, identityFile: string): AgeStream {
   return run(['-d', '-i', identityFile], input, 'decryption');

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import './sqlitekeep.js';
 import { ScitexError } from '../errors.js';
 
 /** SQLite side files that belong to a database and move with it. */

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import './sqlitekeep.js';
 
 // Worker body of checkSnapshot (sqlite.ts): PRAGMA quick_check of a private snapshot on another core.
 const { file } = workerData as { file: string };

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import '../adapters/sqlitekeep.js';
 import { LockedError, ScitexError } from '../errors.js';
 import { dataDir } from './layout/paths.js';
 import { PlantedLinkError } from './fs/nofollow.js';

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import '../adapters/sqlitekeep.js';
 
 /** Shape of a synthetic tree. */
 export interface TreeOptions {

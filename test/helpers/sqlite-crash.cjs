@@ -3,9 +3,10 @@
 // then dies with SIGKILL. Left behind: a hot -journal that SQLite must roll back on the next open.
 const Database = require('better-sqlite3');
 const db = new Database(process.argv[2]);
-db.pragma('journal_mode = DELETE');
-db.pragma('cache_size = 2');
+// exec only (no statement objects, which the collector could finalize: see sqlite-writer.cjs).
+db.exec('PRAGMA journal_mode = DELETE');
+db.exec('PRAGMA cache_size = 2');
 db.exec('BEGIN');
-db.prepare("UPDATE a SET v = 'uncommitted ' || id || ' ' || hex(randomblob(300))").run();
-db.prepare('DELETE FROM b').run();
+db.exec("UPDATE a SET v = 'uncommitted ' || id || ' ' || hex(randomblob(300))");
+db.exec('DELETE FROM b');
 process.kill(process.pid, 'SIGKILL');

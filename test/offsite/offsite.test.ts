@@ -319,6 +319,13 @@ describe('off-site copies to a real radosgw', () => {
     expect(c.code).toBe(1);
     expect(JSON.parse(c.stdout).copies[0].error).toMatch(/no longer matches its recorded checksum/);
     expect(await ts.list()).toEqual([]);
+    // Encrypted, age reads the file itself and Node hashes it beside: the same check, the same outcome.
+    const es = await bucket('tampered-local-sealed');
+    const pub = execFileSync('age-keygen').toString().match(/public key: (age1\S+)/)![1]!;
+    const e = cli(['--root', root, '--json', 'copy', dbName, '--encrypt-to', pub], { env: { ...env, SCITEX_DATA_REMOTE: url('tampered-local-sealed') } });
+    expect(e.code).toBe(1);
+    expect(JSON.parse(e.stdout).copies[0].error).toMatch(/no longer matches its recorded checksum/);
+    expect(await es.list()).toEqual([]);
   });
 
   it('sealed locally (--encrypt-local): the ciphertext leaves as it is, and a new machine restores it from the bucket with the key', async () => {

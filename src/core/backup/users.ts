@@ -17,6 +17,7 @@ import type { Logger, Progress } from '../logger.js';
 import { originOf, MANIFEST_FORMAT, readManifest, type Manifest, type ManifestUser, listUserSets } from '../catalog/index.js';
 import type { Artifact } from './publish.js';
 import { pool } from '../pool.js';
+import { outsideSymlinks } from './outside.js';
 import { SEALED_EXT, sealTemp } from '../seal/index.js';
 
 export type { Compression };
@@ -161,8 +162,8 @@ export async function backupUsers(cfg: ResolvedConfig, log: Logger, opts: UsersB
 }
 
 /** For each user, the newest archive made with the same settings (sealed to the same recipients), with its fingerprint. */
-async function previousArchives(backupDir: string, compression: Compression, level: number, seal: string[] | undefined): Promise<Map<string, { file: string; entry: ManifestUser }>> {
-  const out = new Map<string, { file: string; entry: ManifestUser }>();
+async function previousArchives(backupDir: string, compression: Compression, level: number, seal: string[] | undefined): Promise<Map<string, Previous>> {
+  const out = new Map<string, Previous>();
   for (const set of await listUserSets(backupDir)) {
     let m: Manifest;
     try {
@@ -171,17 +172,29 @@ async function previousArchives(backupDir: string, compression: Compression, lev
       continue;
     }
     if (m.compression !== compression || m.level !== level || (m.sealed?.recipients ?? []).join() !== (seal ?? []).join()) continue;
-    // A sealed archive without its plaintext checksum cannot be restored: linking it would carry that forward.
-    for (const u of m.users) if (!out.has(u.username) && u.changed.length === 0 && (!seal || /^[0-9a-f]{64}$/.test(u.plainSha256 ?? ''))) out.set(u.username, { file: path.join(set.path, u.archive), entry: u });
+    for (const u of m.users) {
+      if (out.has(u.username) || u.changed.length) continue;
+      // A sealed archive without its plaintext checksum cannot be restored: linking it would carry that forward.
+      if (seal && !/^[0-9a-f]{64}$/.test(u.plainSha256 ?? '')) continue;
+      const outside = (m.skipped ?? []).filter((x) => x.user === u.username && typeof x.target === 'string').map((x) => x.path).sort().join('\0');
+      out.set(u.username, { file: path.join(set.path, u.archive), entry: u, outside });
+    }
   }
   return out;
+}
+
+/** A user's newest earlier archive, and the outside-pointing symlinks it left out ('\0'-joined, sorted). */
+interface Previous {
+  file: string;
+  entry: ManifestUser;
+  outside: string;
 }
 
 /** How one user is archived. */
 interface ArchiveJob {
   compression: Compression;
   level: number;
-  prev: { file: string; entry: ManifestUser } | undefined;
+  prev: Previous | undefined;
   log: Logger;
   skipped: Manifest['skipped'];
   progress: Progress;
@@ -205,9 +218,16 @@ async function archiveUser(root: string, username: string, work: string, job: Ar
       log.warn(`user ${username}: the directory disappeared during the backup; not in this set.`);
       return null;
     }
-    if (attempt === 1) for (const s of walk.skipped) skipped.push({ user: username, path: s.rel, reason: s.reason });
+    // Links a restore would refuse (absolute, or leaving the workspace) stay out: every archive made restores.
+    const outside = outsideSymlinks(walk.entries);
+    if (outside.size) walk = { ...walk, entries: walk.entries.filter((e) => !outside.has(e.rel)) };
+    if (attempt === 1) {
+      for (const s of walk.skipped) skipped.push({ user: username, path: s.rel, reason: s.reason });
+      for (const [rel, target] of outside) skipped.push({ user: username, path: rel, reason: `symlink to ${target}, outside the workspace`, target });
+    }
     const base = { username, archive, files: walk.files, bytes: walk.bytes, fingerprint: walk.fingerprint };
-    if (prev && prev.entry.fingerprint === walk.fingerprint && (await linkIfIntact(prev, out, username, log))) {
+    // Same fingerprint and the same links left out: an archive made before links were left out is not reused.
+    if (prev && prev.entry.fingerprint === walk.fingerprint && prev.outside === [...outside.keys()].sort().join('\0') && (await linkIfIntact(prev, out, username, log))) {
       progress.tick(walk.bytes, walk.files);
       return { ...base, size: prev.entry.size, sha256: prev.entry.sha256, ...(seal ? { plainSha256: prev.entry.plainSha256, plainSize: prev.entry.plainSize } : {}), reused: true, changed: [] };
     }

@@ -36,7 +36,8 @@ export interface Manifest {
   /** Usernames asked for with --user; absent when every user was archived. */
   selection?: string[];
   users: ManifestUser[];
-  skipped: { user: string; path: string; reason: string }[];
+  /** Entries not archived, and why (sockets, fifos, devices; symlinks pointing outside the workspace, with `target`). */
+  skipped: { user: string; path: string; reason: string; target?: string }[];
   /** The root and environment that made the set (absent in sets made before it was recorded). */
   origin?: Origin;
   /** Present when every archive is sealed (age-encrypted) to these public keys (`backup --encrypt-local`). */

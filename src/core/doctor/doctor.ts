@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { runTool } from '../../adapters/proc.js';
+import '../../adapters/sqlitekeep.js';
 import { databaseSeries, listBackups } from '../catalog/index.js';
 import { pgTarget, type ResolvedConfig } from '../config/index.js';
 import { freeBytes } from '../fs/index.js';

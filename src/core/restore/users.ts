@@ -185,7 +185,7 @@ export async function planUsersRestore(cfg: ResolvedConfig, log: Logger, opts: U
   if (!opts.to) assertUsersDirNotSymlink(cfg.root);
   const paths = opts.paths?.length ? validateRestorePaths(opts.paths) : null;
   if (paths && !opts.usernames?.length) throw new UsageError('--path needs --user: name whose files to restore.', 'E.g. restore users --user alice --path proj/paper-1.');
-  const { setDir, users } = await selectSet(cfg, opts);
+  const { setDir, users, manifest } = await selectSet(cfg, opts);
   const targetUsers = opts.to ? path.join(path.resolve(cfg.root, opts.to), 'data', 'users') : usersDir(cfg.root);
   const ts = timestamp();
   const workShown = path.join(targetUsers, WORK_DIR_NAME);
@@ -204,6 +204,8 @@ export async function planUsersRestore(cfg: ResolvedConfig, log: Logger, opts: U
   for (const u of users) decryptionOf(path.join(setDir, u.archive), u, opts.identity);
   // Said once, with the plan (the CLI plans before it restores).
   for (const u of users) {
+    const left = (manifest.skipped ?? []).filter((x) => x.user === u.username && typeof x.target === 'string');
+    if (left.length) log.warn(`${path.basename(setDir)} left out ${left.length} symlink(s) of ${u.username} that point outside the workspace (recreate them by hand if needed): ${left.slice(0, 5).map((x) => `${x.path} -> ${x.target}`).join(', ')}${left.length > 5 ? ', …' : ''}.`);
     if (u.changed.length) log.warn(`${u.archive} was taken while ${u.changed.length} file(s) changed (e.g. ${u.changed[0]}): those files may hold a mix of states; an older set (--at) has consistent copies.`);
   }
   return { set: setDir, entries: users, users: planned, targetUsers, paths, to: opts.to ?? null, ts, identity: opts.identity };
