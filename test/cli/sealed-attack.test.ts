@@ -266,3 +266,29 @@ describe('verify --backups with a key that is not a recipient', () => {
     expect(v.stdout).toMatch(/→ .*--identity/);
   });
 });
+
+describe('a set whose manifest misstates whether it is sealed (unchanged users are hard-linked)', () => {
+  it('never gives a plain set a link to ciphertext under a plaintext name (a sealed set that lost its "sealed" record)', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'users', '--encrypt-local', '--encrypt-to', pub);
+    const first = path.join(backups(root), fs.readdirSync(backups(root)).find((n) => n.startsWith('users_'))!);
+    const m = JSON.parse(fs.readFileSync(path.join(first, 'MANIFEST.json'), 'utf8'));
+    delete m.sealed;
+    fs.writeFileSync(path.join(first, 'MANIFEST.json'), JSON.stringify(m, null, 2));
+    const set = JSON.parse(okOn(root, '--json', 'backup', 'users').stdout).set as string;
+    const head = fs.readFileSync(path.join(set, 'alice.tar.gz')).subarray(0, 2);
+    expect(head.equals(Buffer.from([0x1f, 0x8b])), 'alice.tar.gz is not gzip').toBe(true);
+  });
+
+  it('never publishes a plain archive in a sealed set (a plain set whose manifest claims to be sealed)', () => {
+    const root = appTree(['alice']);
+    okOn(root, 'backup', 'users');
+    const first = path.join(backups(root), fs.readdirSync(backups(root)).find((n) => n.startsWith('users_'))!);
+    const m = JSON.parse(fs.readFileSync(path.join(first, 'MANIFEST.json'), 'utf8'));
+    m.sealed = { recipients: [pub] };
+    for (const u of m.users) u.plainSha256 = u.sha256;
+    fs.writeFileSync(path.join(first, 'MANIFEST.json'), JSON.stringify(m, null, 2));
+    const set = JSON.parse(okOn(root, '--json', 'backup', 'users', '--encrypt-local', '--encrypt-to', pub).stdout).set as string;
+    expect(fs.readFileSync(path.join(set, 'alice.tar.gz.age')).subarray(0, 21).toString('latin1')).toBe('age-encryption.org/v1');
+  });
+});
