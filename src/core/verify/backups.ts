@@ -85,7 +85,7 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
   const note = sealed ? `; ${sealed} sealed backup(s) checked by their ciphertext checksum only (give --identity to read them)` : '';
   // A key that opens none of the sealed backups says nothing about them (their ciphertext checksums passed above).
   const keyOnly = unreadable.length > 0 && unreadable.every((p) => /no identity matched|identity type|: reading "/.test(p));
-  const hint = keyOnly ? 'The key given with --identity is not one of their recipients: give the right secret key.' : 'Do not rely on these backups; take a new one and investigate the storage.';
+  const hint = keyOnly ? 'The key given with --identity is not one of their recipients: give the right secret key (one file may hold several: after a change of recipients, cat old.key new.key > both.key).' : 'Do not rely on these backups; take a new one and investigate the storage.';
   checks.push(unreadable.length ? fail('backups.readable', firstFew(unreadable, 2), hint) : pass('backups.readable', `${all.length - sealed} backup(s) read cleanly${note}`));
   return checks;
 }
