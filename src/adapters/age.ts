@@ -92,7 +92,12 @@ function exitOf(p: ChildProcess, what: string): Promise<void> {
     p.on('error', reject);
     p.on('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${ageError(stderr)}`, what === 'decryption' ? 'Check --identity: it must be the secret key of one of the recipients.' : undefined));
+      else {
+        const why = ageError(stderr);
+        // A key that does not fit names the identity; anything else (a cut or altered payload or header) is the file.
+        const hint = what !== 'decryption' ? undefined : /identit|^reading "/i.test(why) ? 'Check --identity: it must be the secret key of one of the recipients.' : 'The file is damaged or was tampered with: nothing was changed; use another backup.';
+        reject(new ScitexError(`age ${what} failed (${signal ?? 'exit ' + code}): ${why}`, hint));
+      }
     });
   });
 }

@@ -83,7 +83,8 @@ export function run(name: string, action: Action) {
       exitCode = e.exitCode;
       message = e.message;
       doc = { ok: false, command: name, exitCode: e.exitCode, error: { message: e.message, hint: e.hint }, warnings: ctx.warnings };
-      if (!ctx.globals.json) process.stderr.write(`${ctx.ce.red('error:')} ${e.message}${e.hint ? ' ' + e.hint : ''}\n`);
+      // A message from a tool (age, tar) may end without a period: the next step must not read as part of it.
+      if (!ctx.globals.json) process.stderr.write(`${ctx.ce.red('error:')} ${e.message}${e.hint ? (/[.!?]$/.test(e.message) ? ' ' : '. ') + e.hint : ''}\n`);
       if (ctx.globals.debug) process.stderr.write(((e.cause as Error | undefined)?.stack ?? e.stack ?? '') + '\n');
     }
     // From here on a signal only stops the process: the run's outcome is settled.

@@ -21,7 +21,9 @@ export type DumpFormat = 'custom' | 'plain';
 export async function nextBackupPath(dir: string, series: string, ext: string, now = new Date()): Promise<string> {
   for (let t = now.getTime(); ; t += 1000) {
     const p = path.join(dir, `${series}_${timestamp(new Date(t))}.${ext}`);
-    if (!(await exists(p)) && !(await exists(p + '.sha256'))) return p;
+    // A plain and a sealed backup of one second would be indistinguishable to --at and to "the newest".
+    const twin = p.endsWith(SEALED_EXT) ? p.slice(0, -SEALED_EXT.length) : p + SEALED_EXT;
+    if (!(await exists(p)) && !(await exists(p + '.sha256')) && !(await exists(twin)) && !(await exists(twin + '.sha256'))) return p;
   }
 }
 

@@ -174,6 +174,11 @@ async function previousArchives(backupDir: string, compression: Compression, lev
     if (m.compression !== compression || m.level !== level || (m.sealed?.recipients ?? []).join() !== (seal ?? []).join()) continue;
     for (const u of m.users) {
       if (out.has(u.username) || u.changed.length) continue;
+      // A sealed archive without its plaintext checksum cannot be restored: linking it would carry that forward.
+      if (seal && !/^[0-9a-f]{64}$/.test(u.plainSha256 ?? '')) continue;
+      // Judged by the archive itself too, not only by the manifest's record: ciphertext is never linked under a
+      // plaintext name, nor plaintext into a sealed set.
+      if (u.archive.endsWith(SEALED_EXT) !== !!seal) continue;
       const outside = (m.skipped ?? []).filter((x) => x.user === u.username && typeof x.target === 'string').map((x) => x.path).sort().join('\0');
       out.set(u.username, { file: path.join(set.path, u.archive), entry: u, outside });
     }

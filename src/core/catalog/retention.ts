@@ -6,6 +6,7 @@ import { UsageError } from '../../errors.js';
 import { fsyncDir, partialName, writeFileAtomic } from '../fs/atomic.js';
 import type { Logger } from '../logger.js';
 import { CHECKSUM_SUFFIX } from './catalog.js';
+import { ORIGIN_SUFFIX } from './origin.js';
 
 /** How many backups to keep (restic's forget, per series): the newest N, those within a span, and calendar buckets. */
 export interface RetentionPolicy {
@@ -232,6 +233,7 @@ export async function prune(dir: string, policy: RetentionPolicy, log: Logger, o
     const doomed = partialName(d.entry.path);
     await fsp.rename(d.entry.path, doomed);
     await fsp.rm(d.entry.path + CHECKSUM_SUFFIX, { force: true });
+    await fsp.rm(d.entry.path + ORIGIN_SUFFIX, { force: true }); // a sealed backup's holds its plaintext checksum
     await fsp.rm(doomed, { recursive: true, force: true });
   }
   if (decisions.some((x) => !x.keep)) await fsyncDir(dir);

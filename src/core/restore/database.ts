@@ -1,6 +1,7 @@
 import type { DbRestoreOptions, DbRestoreResult } from './types.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { listBackups, recordedChecksum, resolveAt, type BackupEntry, databaseSeries, ownBackup } from '../catalog/index.js';
@@ -83,7 +84,7 @@ export async function verifyBackupChecksum(file: string, allowUnverified: boolea
 
 /**
  * Restores the configured database; the caller holds the lock. A sealed backup is decrypted first: in a dry run
- * only streamed and checked (nothing written), otherwise into a private temporary file beside the backups, checked
+ * only streamed and checked (nothing written), otherwise into a private temporary file in the backup directory, checked
  * against its recorded plaintext checksum before the restore reads it.
  */
 export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: DbRestoreOptions): Promise<DbRestoreResult> {
@@ -91,7 +92,10 @@ export async function restoreDatabase(cfg: ResolvedConfig, log: Logger, opts: Db
   await verifyBackupChecksum(file, !!opts.allowUnverified, log);
   const d = decryptionOf(file, readPlainRecord(file), opts.identity);
   if (opts.dryRun && d) return restoreFrom(cfg, log, opts, file, await dumpKindOf(await unsealPeek(file, d)), file);
-  return withPlainFile(file, opts.identity, path.dirname(file), async (plain) => ({ ...(await restoreFrom(cfg, log, opts, plain, await detectDumpKind(plain), file)), backup: file }));
+  // Decrypted into the private backup directory, not beside the file: --from may name a read-only disk or a
+  // directory others can write (who could swap the checked copy); without a backup directory, the system's.
+  const under = fs.lstatSync(cfg.backupDir.value, { throwIfNoEntry: false })?.isDirectory() ? cfg.backupDir.value : os.tmpdir();
+  return withPlainFile(file, opts.identity, under, async (plain) => ({ ...(await restoreFrom(cfg, log, opts, plain, await detectDumpKind(plain), file)), backup: file }));
 }
 
 /** Restores `plain` (the backup's plaintext, of `kind`) as the backup `shown`. */

@@ -59,7 +59,7 @@ export async function sealTemp(plain: string, final: string, recipients: string[
 export function decryptionOf(file: string, record: Partial<PlainRecord> | null | undefined, identity: string | undefined): Decrypt | undefined {
   if (!isSealed(file)) return undefined;
   if (!identity) throw new UsageError(`${file.split('/').slice(-2).join('/')} is encrypted (a sealed backup).`, 'Give --identity <file> with the age secret key of one of its recipients.');
-  if (!record?.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} is sealed but no checksum of its plaintext is recorded.`, 'The record beside it was damaged or removed; use another backup.');
+  if (!record?.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} is sealed but no checksum of its plaintext is recorded.`, 'The record beside it was damaged or removed: use another backup, or decrypt it yourself with `age -d -i <key>` (unchecked) and restore the result with --from and --allow-unverified.');
   checkIdentityFile(identity);
   return { identity, plainSha256: record.plainSha256 };
 }
@@ -117,6 +117,9 @@ export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
   return Buffer.concat(head).subarray(0, 65536);
 }
 
+/** Start of the name of a decrypted copy's private directory (followed by the pid). */
+const UNSEAL_PREFIX = `.unseal${PARTIAL_MARK}`;
+
 /**
  * Runs `fn` on the plaintext of a database backup: the file itself when it is not sealed, else a decrypted copy,
  * checked against the recorded plaintext checksum, in a private temporary directory under `under` (named as a
@@ -125,12 +128,49 @@ export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
 export async function withPlainFile<T>(file: string, identity: string | undefined, under: string, fn: (plain: string) => Promise<T>): Promise<T> {
   const d = decryptionOf(file, readPlainRecord(file), identity);
   if (!d) return fn(file);
-  const dir = await fsp.mkdtemp(path.join(under, `.unseal${PARTIAL_MARK}`));
+  await removeDeadCopies(under);
+  // Our pid in the name, as partialName does: the interrupt handler removes our partials in the backup directory.
+  const dir = await fsp.mkdtemp(path.join(under, `${UNSEAL_PREFIX}${process.pid}-`));
+  const kept = removeOnExit(dir);
   try {
     const plain = path.join(dir, path.basename(file, SEALED_EXT));
     await unsealTo(file, d, plain);
     return await fn(plain);
   } finally {
+    kept();
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes a scratch directory holding plaintext also when the run ends early: Ctrl-C and SIGTERM end it with
+ * process.exit, which runs no `finally`. Call the returned function once the caller has removed it itself.
+ */
+export function removeOnExit(dir: string): () => void {
+  // A child killed a moment ago (tar) may still be creating a file inside: retry ENOTEMPTY.
+  const rm = () => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+  process.on('exit', rm);
+  return () => void process.off('exit', rm);
+}
+
+/**
+ * Removes decrypted copies left in `dir` by runs killed outright (kill -9, power loss): ours by name and owner,
+ * of a process that no longer exists. A live run's copy (its pid exists) is never touched.
+ */
+async function removeDeadCopies(dir: string): Promise<void> {
+  for (const n of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const pid = n.startsWith(UNSEAL_PREFIX) ? parseInt(n.slice(UNSEAL_PREFIX.length), 10) : 0;
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    const st = fs.lstatSync(path.join(dir, n), { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === process.getuid?.()) await fsp.rm(path.join(dir, n), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -4,7 +4,7 @@ import { runTool } from '../../adapters/proc.js';
 import { checkDatabase } from '../../adapters/sqlite.js';
 import { scanArchive } from '../../adapters/tarreader.js';
 import { memberChecker } from '../restore/index.js';
-import { databaseSeries, listBackups, recordedChecksum, type BackupEntry, FUTURE_TOLERANCE_MS, readManifest } from '../catalog/index.js';
+import { databaseSeries, listBackups, recordedChecksum, type BackupEntry, FUTURE_TOLERANCE_MS, readManifest, readPlainRecord } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { parseSha256sumLine, sha256File } from '../fs/hash.js';
 import { fail, pass, firstFew, warn, type Check } from './types.js';
@@ -75,13 +75,18 @@ export async function backupChecks(cfg: ResolvedConfig, opts: BackupCheckOptions
     // Sealed without a key: the ciphertext checksum above is what can be proven here (age authenticates the rest).
     if (!opts.identity && (isSealed(e.name) || (e.kind === 'users' && e.set && !e.set.problem && sealedSet(e.path)))) {
       sealed++;
+      // What restore needs besides the key can be checked without it: the record of the plaintext's checksum.
+      unreadable.push(...unrecordedPlain(e));
       continue;
     }
     const problem = e.kind === 'users' ? await setReadable(e, opts.identity) : await withPlainFile(e.path, opts.identity, os.tmpdir(), dumpReadable).catch((err: Error) => err.message);
     if (problem) unreadable.push(`${e.name}: ${problem}`);
   }
   const note = sealed ? `; ${sealed} sealed backup(s) checked by their ciphertext checksum only (give --identity to read them)` : '';
-  checks.push(unreadable.length ? fail('backups.readable', firstFew(unreadable, 2), 'Do not rely on these backups; take a new one and investigate the storage.') : pass('backups.readable', `${all.length - sealed} backup(s) read cleanly${note}`));
+  // A key that opens none of the sealed backups says nothing about them (their ciphertext checksums passed above).
+  const keyOnly = unreadable.length > 0 && unreadable.every((p) => /no identity matched|identity type|: reading "/.test(p));
+  const hint = keyOnly ? 'The key given with --identity is not one of their recipients: give the right secret key (one file may hold several: after a change of recipients, cat old.key new.key > both.key).' : 'Do not rely on these backups; take a new one and investigate the storage.';
+  checks.push(unreadable.length ? fail('backups.readable', firstFew(unreadable, 2), hint) : pass('backups.readable', `${all.length - sealed} backup(s) read cleanly${note}`));
   return checks;
 }
 
@@ -100,6 +105,19 @@ async function setProblems(e: BackupEntry): Promise<string[]> {
     out.push(`${e.name}: ${(err as Error).message}`);
   }
   return out;
+}
+
+/** The sealed files of a backup that lack the recorded plaintext checksum every restore of them demands. */
+function unrecordedPlain(e: BackupEntry): string[] {
+  const what = 'sealed, but no checksum of its plaintext is recorded (restore refuses it)';
+  if (e.kind !== 'users') return readPlainRecord(e.path) ? [] : [`${e.name}: ${what}`];
+  try {
+    return readManifest(e.path)
+      .users.filter((u) => isSealed(u.archive) && !/^[0-9a-f]{64}$/.test(u.plainSha256 ?? ''))
+      .map((u) => `${e.name}/${u.archive}: ${what}`);
+  } catch {
+    return []; // an unreadable manifest is reported by the checksum check
+  }
 }
 
 /** Whether a set's archives are sealed (its manifest says so). */

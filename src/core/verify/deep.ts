@@ -12,7 +12,7 @@ import { databaseSeries, listBackups, readManifest } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { timestamp } from '../time.js';
 import { fail, pass, firstFew, warn, type Check } from './types.js';
-import { decryptionOf, isSealed, withPlainFile } from '../seal/index.js';
+import { decryptionOf, isSealed, removeOnExit, withPlainFile } from '../seal/index.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -92,6 +92,7 @@ async function deepPostgres(cfg: ResolvedConfig, file: string): Promise<Check> {
 
 async function deepSqlite(live: string, file: string): Promise<Check> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
+  const kept = removeOnExit(dir); // restored (decrypted) data must not outlive a Ctrl-C
   try {
     const copy = path.join(dir, 'restored.db');
     await fsp.copyFile(file, copy);
@@ -99,12 +100,14 @@ async function deepSqlite(live: string, file: string): Promise<Check> {
     if (problems.length) return fail('deep.database', `${path.basename(file)} fails integrity_check: ${problems[0]}`, 'This backup is unusable: take a new one now.');
     return compareCounts('deep.database', file, tableCounts(copy), fs.existsSync(live) ? tableCounts(live) : null);
   } finally {
+    kept();
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }
 
 async function deepUsers(setDir: string, identity: string | undefined): Promise<Check> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
+  const kept = removeOnExit(dir); // restored (decrypted) data must not outlive a Ctrl-C
   try {
     const m = readManifest(setDir);
     if (m.sealed && !identity) return warn('deep.users', `${path.basename(setDir)} is sealed: not extracted without its key`, 'Give --identity <age secret key file> to extract it into scratch space.');
@@ -127,6 +130,7 @@ async function deepUsers(setDir: string, identity: string | undefined): Promise<
   } catch (err) {
     return fail('deep.users', `${path.basename(setDir)}: ${(err as Error).message}`, 'The set does not extract: take a new backup.');
   } finally {
+    kept();
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }
