@@ -9,6 +9,7 @@ import {
   pruneRemote,
   listRemote,
   ObjectStore,
+  PARTIAL_MARK,
   offsiteSettings,
   UsageError,
   verifyRemote,
@@ -72,7 +73,8 @@ export function fromRemote<O extends RemoteRestoreFlags>(action: (ctx: Ctx, o: O
     if (o.from) throw new UsageError('--from and --from-remote exclude each other.');
     const cfg = ctx.config({ backupDir: o.backupDir });
     const store = await pick(settingsFor(), o.destination);
-    const staging = path.join(cfg.backupDir.value, `.remote-staging-${process.pid}`);
+    // A partial name with our pid: an interrupt (or the next backup, after a kill) removes what was fetched.
+    const staging = path.join(cfg.backupDir.value, `.remote-staging${PARTIAL_MARK}${process.pid}-0`);
     try {
       const r = await fetchRemote(store, o.fromRemote, staging, ctx.log, o.identity);
       ctx.say(`fetched ${o.fromRemote} from ${store.dest.label}, checked`);
