@@ -195,12 +195,12 @@ function startZstd(out: number | ChildWriter, level: number): ChildWriter & { pi
   });
   drained.catch(() => {});
   return {
-    write: z.write,
+    write: (b: Buffer) => z.write(b),
     async end() {
       await z.end();
       await drained;
     },
-    kill: z.kill,
+    kill: () => z.kill(),
     piped: () => ({ size, sha256: hash.digest('hex') }),
   };
 }
