@@ -4,7 +4,8 @@
 // every tree shape of scripts/bench-trees.mjs; wall time is noisy on a shared machine, the CPU ratio less so.
 //   node scripts/bench.mjs [--quick] [--runs 3] [--layout-users 10000]
 //                          [--sqlite-mb 500] [--pg-scale 100] [--write-readme [--readme-block bench]]
-//                          [--only layout,users,sqlite,pg,checksum] [--shapes small,large,many] [--rows none,zstd,gzip,restore,nightly]
+//                          [--only layout,users,sqlite,pg,checksum,offsite] [--shapes small,large,many] [--rows none,zstd,gzip,restore,nightly]
+// The off-site rows (copy vs rclone, encryption) come from scripts/bench-offsite.mjs, run last (radosgw, age, rclone).
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +37,7 @@ const rows = [];
 function ensureTools() {
   const need = [['borg', 'borgbackup'], ['restic', 'restic'], ['sqlite3', 'sqlite3'], ['zstd', 'zstd']].filter(([b]) => spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0).map(([, p]) => p);
   if (!fs.existsSync('/usr/bin/time')) need.push('time');
+  if (want('offsite')) need.push(...[['radosgw', 'radosgw'], ['ceph-mon', 'ceph-mon'], ['ceph-osd', 'ceph-osd'], ['age', 'age'], ['rclone', 'rclone']].filter(([b]) => spawnSync('sh', ['-c', `command -v ${b}`]).status !== 0).map(([, p]) => p));
   if (need.length) {
     console.log(`bench: installing ${need.join(' ')} (Debian)`);
     spawnSync('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need.join(' ')} >/dev/null`], { stdio: 'inherit' });
@@ -221,3 +223,9 @@ if (a['write-readme']) {
   fs.writeFileSync(readme, text.replace(new RegExp(`<!-- ${block}:begin -->[\\s\\S]*<!-- ${block}:end -->`), `<!-- ${block}:begin -->\n${stamp}\n\n${table}\n<!-- ${block}:end -->`));
 }
 fs.rmSync(work, { recursive: true, force: true });
+
+// 7. Off-site: its own script and table (a throwaway radosgw on this machine; medians of alternating runs).
+if (want('offsite')) {
+  console.log('\noff-site copies and encryption (scripts/bench-offsite.mjs):');
+  spawnSync(process.execPath, [path.join(here, 'bench-offsite.mjs'), q ? '64' : '384', String(Math.max(3, opt.runs))], { stdio: 'inherit' });
+}

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync, tempDir } from '../helpers/cli.js';
 import { appTree, okOn, runOn, sha256, SQLITE_ENV, stamp } from '../helpers/apptree.js';
+import { ageKey } from '../helpers/offsite.js';
 
 // Attacks on sealed local backups (`backup --encrypt-local`): each case is a scenario that broke a promise.
 let keys: string;
@@ -12,9 +13,7 @@ let pub: string;
 let slow: string;
 beforeAll(() => {
   keys = tempDir('scitex-keys-');
-  key = path.join(keys, 'key.txt');
-  execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
-  pub = execFileSync('age-keygen', ['-y', key]).toString().trim();
+  ({ key, pub } = ageKey(keys));
   // An `age` that, from its SLOW_FROM-th decryption on, holds on after writing all the plaintext: a window in
   // which the run is interrupted with the decrypted copy on disk (exec: the run's SIGINT handler kills the sleep).
   slow = tempDir('scitex-slowage-');

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync, tempDir } from '../helpers/cli.js';
 import { appTree, okOn, runOn, sha256, SQLITE_ENV } from '../helpers/apptree.js';
 import { snapshotTree } from '../helpers/tree.js';
+import { ageKey } from '../helpers/offsite.js';
 
 // `backup --encrypt-local`: the backup directory holds only age ciphertext, verify works without the key,
 // and every reader (restore, verify --deep, ls, diff) decrypts with --identity and checks before use.
@@ -17,12 +18,8 @@ let otherKey: string;
 let otherPub: string;
 beforeAll(() => {
   keys = tempDir('scitex-keys-');
-  key = path.join(keys, 'key.txt');
-  otherKey = path.join(keys, 'other.txt');
-  execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
-  execFileSync('age-keygen', ['-o', otherKey], { stdio: 'ignore' });
-  pub = execFileSync('age-keygen', ['-y', key]).toString().trim();
-  otherPub = execFileSync('age-keygen', ['-y', otherKey]).toString().trim();
+  ({ key, pub } = ageKey(keys));
+  ({ key: otherKey, pub: otherPub } = ageKey(keys, 'other.txt'));
 });
 afterAll(() => fs.rmSync(keys, { recursive: true, force: true }));
 

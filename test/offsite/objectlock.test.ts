@@ -12,15 +12,16 @@ import {
   PutBucketVersioningCommand,
   type ListObjectVersionsCommandOutput,
 } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectStore, parseDestination, REMOTE_MANIFEST_SUFFIX, sha256sumLine, type RemoteManifest } from '../../src/index.js';
 import { startRadosgw, type TestRadosgw } from '../../src/devtools/radosgw.js';
-import { cli, tempDir } from '../helpers/cli.js';
-import { makeUser } from '../helpers/tree.js';
+import { cli } from '../helpers/cli.js';
+import { download, offsiteProject, sha } from '../helpers/offsite.js';
 
 let gw: TestRadosgw;
 const dirs: string[] = [];
+/** A project (SQLite, users) for this file's tests. */
+const project = (users: string[], big = 0): string => offsiteProject(dirs, users, big);
 const stores: ObjectStore[] = [];
 const DAY = 86_400_000;
 
@@ -58,28 +59,8 @@ async function versions(s: ObjectStore): Promise<{ key: string; versionId: strin
   return out;
 }
 
-/** A project with a SQLite database and users; `big` bytes of incompressible bulk make a user's archive multipart. */
-function project(users: string[], big = 0): string {
-  const root = tempDir();
-  dirs.push(root);
-  expect(cli(['--root', root, 'init']).code).toBe(0);
-  const db = new Database(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE t(x); INSERT INTO t VALUES ('hello');");
-  db.close();
-  users.forEach((u, i) => {
-    makeUser(path.join(root, 'data/users'), u, i + 1);
-    if (big) fs.writeFileSync(path.join(root, 'data/users', u, 'bulk.bin'), crypto.randomBytes(big));
-  });
-  return root;
-}
 
-const sha = (buf: Buffer) => crypto.createHash('sha256').update(buf).digest('hex');
 
-async function download(s: ObjectStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of await s.download(key)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** A users set published by `backup users`, plus copies of it under older names (for the calendar rules). */
 function setsWithHistory(root: string, env: Record<string, string>, old: string[]): string {

@@ -1,8 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +8,12 @@ import { ObjectStore, parseDestination, REMOTE_MANIFEST_SUFFIX, type RemoteManif
 import { startRadosgw, type TestRadosgw } from '../../src/devtools/radosgw.js';
 import { cli, cliAsync, tempDir } from '../helpers/cli.js';
 import { makeUser, snapshotTree } from '../helpers/tree.js';
+import { download, offsiteProject, sha } from '../helpers/offsite.js';
 
 let gw: TestRadosgw;
 const dirs: string[] = [];
+/** A project (SQLite, users) for this file's tests. */
+const project = (users: string[], big = 0): string => offsiteProject(dirs, users, big);
 const stores: ObjectStore[] = [];
 
 beforeAll(async () => {
@@ -36,29 +37,8 @@ async function bucket(name: string): Promise<ObjectStore> {
   return s;
 }
 
-/** A project with a SQLite database and a few users; returns its root. */
-function project(users: string[], big = 0): string {
-  const root = tempDir();
-  dirs.push(root);
-  expect(cli(['--root', root, 'init']).code).toBe(0);
-  const db = new Database(path.join(root, 'data/db/sqlite/scitex_cloud_dev.db'));
-  db.exec("CREATE TABLE t(x); INSERT INTO t VALUES ('hello');");
-  db.close();
-  users.forEach((u, i) => {
-    makeUser(path.join(root, 'data/users'), u, i + 1);
-    // Incompressible bulk, so that a copy takes long enough to be interrupted half-way.
-    if (big) fs.writeFileSync(path.join(root, 'data/users', u, 'bulk.bin'), crypto.randomBytes(big));
-  });
-  return root;
-}
 
-const sha = (buf: Buffer) => crypto.createHash('sha256').update(buf).digest('hex');
 
-async function download(s: ObjectStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of await s.download(key)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 async function manifest(s: ObjectStore, name: string): Promise<RemoteManifest> {
   return JSON.parse((await s.getText(name + REMOTE_MANIFEST_SUFFIX))!) as RemoteManifest;
