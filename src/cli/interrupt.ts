@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { anchorDir, dataDir, PARTIAL_MARK, sqliteDir } from '../index.js';
+import { anchorDir, dataDir, PARTIAL_MARK, removeScratch, sqliteDir } from '../index.js';
 import { settleTerminal } from './terminal.js';
 
 /** Exit codes of a run stopped by a signal (the shell's 128 + signal number). */
@@ -83,10 +83,12 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
       /* already gone */
     }
   }
+  // Scratch directories holding plaintext (decrypted backups) go first, whatever the command.
+  const scratch = removeScratch();
   const r = current;
   if (!r) process.exit(code);
   const dirs = [dataDir(r.root), sqliteDir(r.root), ...(r.backupDir ? [r.backupDir] : [])];
-  const removed = removeOurPartials(r.root, dirs);
+  const removed = [...scratch, ...removeOurPartials(r.root, dirs)];
   const what = r.command.startsWith('backup') ? 'no unfinished backup was published' : 'what it had started is left for a re-run to finish or undo';
   const message = `${r.command} interrupted by ${signal}: ${what}; ${removed.length ? `${removed.length} partial file(s) removed` : 'no partial files left'}.`;
   if (!r.printed) {

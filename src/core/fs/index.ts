@@ -2,3 +2,4 @@
 export * from './atomic.js';
 export * from './nofollow.js';
 export * from './hash.js';
+export * from './scratch.js';

@@ -14,6 +14,7 @@ import { ScitexError, UsageError } from '../../errors.js';
 import path from 'node:path';
 import { readPlainRecord } from '../catalog/index.js';
 import { PARTIAL_MARK, partialName } from '../fs/atomic.js';
+import { trackScratch } from '../fs/scratch.js';
 import { sha256File } from '../fs/hash.js';
 
 /** Suffix of a sealed file. */
@@ -131,7 +132,7 @@ export async function withPlainFile<T>(file: string, identity: string | undefine
   await removeDeadCopies(under);
   // Our pid in the name, as partialName does: the interrupt handler removes our partials in the backup directory.
   const dir = await fsp.mkdtemp(path.join(under, `${UNSEAL_PREFIX}${process.pid}-`));
-  const kept = removeOnExit(dir);
+  const kept = trackScratch(dir);
   try {
     const plain = path.join(dir, path.basename(file, SEALED_EXT));
     await unsealTo(file, d, plain);
@@ -140,17 +141,6 @@ export async function withPlainFile<T>(file: string, identity: string | undefine
     kept();
     await fsp.rm(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Removes a scratch directory holding plaintext also when the run ends early: Ctrl-C and SIGTERM end it with
- * process.exit, which runs no `finally`. Call the returned function once the caller has removed it itself.
- */
-export function removeOnExit(dir: string): () => void {
-  // A child killed a moment ago (tar) may still be creating a file inside: retry ENOTEMPTY.
-  const rm = () => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
-  process.on('exit', rm);
-  return () => void process.off('exit', rm);
 }
 
 /**
@@ -166,11 +156,7 @@ async function removeDeadCopies(dir: string): Promise<void> {
   }
 }
 
+/** Whether a process exists (Linux: its /proc entry). */
 function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return fs.existsSync(`/proc/${pid}`);
 }

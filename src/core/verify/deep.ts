@@ -12,7 +12,8 @@ import { databaseSeries, listBackups, readManifest } from '../catalog/index.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { timestamp } from '../time.js';
 import { fail, pass, firstFew, warn, type Check } from './types.js';
-import { decryptionOf, isSealed, removeOnExit, withPlainFile } from '../seal/index.js';
+import { decryptionOf, isSealed, withPlainFile } from '../seal/index.js';
+import { trackScratch } from '../fs/scratch.js';
 
 const ident = (s: string) => '"' + s.replace(/"/g, '""') + '"';
 
@@ -92,7 +93,7 @@ async function deepPostgres(cfg: ResolvedConfig, file: string): Promise<Check> {
 
 async function deepSqlite(live: string, file: string): Promise<Check> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
-  const kept = removeOnExit(dir); // restored (decrypted) data must not outlive a Ctrl-C
+  const kept = trackScratch(dir); // restored (decrypted) data must not outlive a Ctrl-C
   try {
     const copy = path.join(dir, 'restored.db');
     await fsp.copyFile(file, copy);
@@ -107,7 +108,7 @@ async function deepSqlite(live: string, file: string): Promise<Check> {
 
 async function deepUsers(setDir: string, identity: string | undefined): Promise<Check> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'scitex-verify-'));
-  const kept = removeOnExit(dir); // restored (decrypted) data must not outlive a Ctrl-C
+  const kept = trackScratch(dir); // restored (decrypted) data must not outlive a Ctrl-C
   try {
     const m = readManifest(setDir);
     if (m.sealed && !identity) return warn('deep.users', `${path.basename(setDir)} is sealed: not extracted without its key`, 'Give --identity <age secret key file> to extract it into scratch space.');
