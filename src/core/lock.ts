@@ -57,6 +57,22 @@ function writeInfo(file: string, text: string): void {
   }
 }
 
+/**
+ * Removes temporary .info names left by a holder killed while writing them: we hold the lock, so no other run
+ * writes one now. unlink removes a planted link (or file) itself, never its target; anything else is left.
+ */
+function removeStaleInfo(info: string): void {
+  const prefix = `.${path.basename(info)}.partial-`;
+  for (const n of fs.readdirSync(path.dirname(info))) {
+    if (!n.startsWith(prefix)) continue;
+    try {
+      fs.unlinkSync(path.join(path.dirname(info), n));
+    } catch {
+      /* a directory planted under that name: not ours, left alone */
+    }
+  }
+}
+
 /** The first 4 KiB of a file, not following a link (the .info file is written by whoever holds the lock). */
 function readSmall(file: string): string {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -108,6 +124,7 @@ export function acquireLockAt(file: string, what: string, command: string): Lock
     if ((err as { code?: string }).code === 'SQLITE_NOTADB') throw new ScitexError(`${file} is not a scitex-data lock file.`, 'Nothing runs: inspect it and remove it, then re-run.');
     throw err;
   }
+  removeStaleInfo(info);
   writeInfo(info, JSON.stringify({ pid: process.pid, command, started: new Date().toISOString() }) + '\n');
   return {
     release() {
