@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appTreeWithAlice, okOn } from '../helpers/apptree.js';
+import { cli, tempDir } from '../helpers/cli.js';
 
 // A run killed while it wrote the lock's .info file (through a temporary name) left that temporary name in data/
 // for good: `npm run torture`'s migrate kill class found one after 25 trials. The next holder of the lock removes it.
@@ -18,5 +19,17 @@ describe('the lock leaves nothing behind after a kill', () => {
     okOn(root, 'backup', 'users');
     expect(fs.readdirSync(data).filter((n) => n.includes('.partial-'))).toEqual([]);
     expect(fs.readFileSync(target, 'utf8')).toBe('keep me');
+  });
+
+  it("a killed run's temporary .gitignore name in the project root is removed by the next init (a live run's is kept)", () => {
+    const root = tempDir();
+    const dead = path.join(root, '..gitignore.partial-999999-abcdef');
+    const live = path.join(root, `..gitignore.partial-${process.pid}-abcdef`);
+    fs.writeFileSync(dead, 'half');
+    fs.writeFileSync(live, 'in use');
+    expect(cli(['--root', root, 'init']).code).toBe(0);
+    expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });

@@ -200,7 +200,7 @@ describe('scitex-data migrate', () => {
       run.child.kill('SIGKILL');
       await run.done;
       const finish = cli(['--root', root, 'migrate', '--yes'], { env });
-      expect(finish.code, finish.stderr).toBe(0);
+      expect(finish.code, finish.stdout + finish.stderr).toBe(0);
       assertMigrated(root);
       fs.rmSync(root, { recursive: true, force: true });
     }

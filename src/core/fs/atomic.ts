@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -94,6 +95,25 @@ export async function removePartials(dir: string): Promise<string[]> {
     }
   }
   if (removed.length) await fsyncDir(dir);
+  return removed;
+}
+
+/**
+ * Removes partial files (not directories) in `dir` left by runs that no longer exist (their pid is in the name):
+ * for directories other runs may share, such as the project root, where removePartials would be too broad.
+ * unlink removes a planted link itself, never its target.
+ */
+export async function removeDeadPartials(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const n of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (!isPartialName(n)) continue;
+    const pid = parseInt(n.slice(n.lastIndexOf(PARTIAL_MARK) + PARTIAL_MARK.length), 10);
+    if (!pid || pid === process.pid || fs.existsSync(`/proc/${pid}`)) continue;
+    const st = await fsp.lstat(path.join(dir, n)).catch(() => null);
+    if (!st || st.isDirectory()) continue;
+    await fsp.unlink(path.join(dir, n)).catch(() => {});
+    removed.push(n);
+  }
   return removed;
 }
 

@@ -6,7 +6,7 @@ import { hasDataBlock, readGitignore, withDataBlock } from './gitignore.js';
 import { BACKUP_DIRS, LAYOUT_DIRS } from './paths.js';
 import type { Logger } from '../logger.js';
 import { findOldLayout } from './oldlayout.js';
-import { exists, writeFileAtomic } from '../fs/atomic.js';
+import { exists, removeDeadPartials, writeFileAtomic } from '../fs/atomic.js';
 import { canChown, ensurePrivateDirSync, mkdirLikeParent, ownershipOf } from '../fs/nofollow.js';
 
 /** Creates an empty file (never through a link) owned like its directory, so the app can manage it. */
@@ -111,5 +111,6 @@ export async function writeGitignore(root: string, text: string): Promise<void> 
   } catch {
     /* new file */
   }
+  await removeDeadPartials(path.dirname(target)); // the temporary name of a run killed while writing it
   await writeFileAtomic(target, text, mode);
 }

@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/index.js';
 import { ScitexError } from '../../errors.js';
-import { exists, fsyncDir, partialName, writeFileAtomic } from '../fs/atomic.js';
+import { exists, fsyncDir, partialName, removeDeadPartials, writeFileAtomic } from '../fs/atomic.js';
 import { timestamp } from '../time.js';
 import { readGitignore, withDataBlock, init, BACKUP_DIRS, dataDir, LAYOUT_DIRS, rewriteSettings } from '../layout/index.js';
 import { ensurePrivateDirSync, mkdirsLikeParent } from '../fs/nofollow.js';
@@ -61,6 +61,8 @@ async function applyStep(root: string, s: Step): Promise<void> {
 /** Runs (or resumes) a plan under a journal; the caller holds the lock and has checked conflicts. */
 export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan, onStep: StepHook = () => {}): Promise<MigrateResult> {
   const root = cfg.root;
+  // A run killed while it replaced .gitignore left its temporary name in the project root: remove it.
+  for (const n of await removeDeadPartials(root)) log.debug(`removed leftover of an interrupted run: ${n}`);
   const prior = readJournal(root);
   const resumed = !!prior && !prior.complete;
   if (prior?.complete) await fsp.rename(journalPath(root), `${journalPath(root)}.done-${timestamp()}`);
@@ -151,6 +153,7 @@ export async function runMigration(cfg: ResolvedConfig, log: Logger, plan: Plan,
 async function editWithBackup(root: string, rel: string, before: string, after: string, ts: string): Promise<string> {
   const abs = path.join(root, rel);
   const real = await fsp.realpath(abs);
+  await removeDeadPartials(path.dirname(real)); // a killed run's temporary name beside the settings file
   const st = await fsp.stat(real);
   const backupRel = safetyCopyPath(rel, ts);
   const backup = path.join(root, backupRel);
@@ -162,6 +165,7 @@ async function editWithBackup(root: string, rel: string, before: string, after: 
       ensurePrivateDirSync(d, dataDir(root));
     }
     // An exact copy, times included, 0600 like every backup: a rollback gives it back its mode and times.
+    await removeDeadPartials(path.dirname(backup));
     const tmp = partialName(backup);
     const fh = await fsp.open(tmp, 'wx', 0o600);
     try {
