@@ -34,10 +34,8 @@ function run(args: string[], input: Readable, what: string): AgeStream {
   return { output: p.stdout, done };
 }
 
-/** Encrypts `input` to the recipients (public keys), streaming. */
-export function encryptStream(input: Readable, recipients: string[]): AgeStream {
-  return run(recipients.flatMap((r) => ['-r', r]), input, 'encryption');
-}
+/** The age command line's recipient flags (public keys only: nothing secret is ever in argv). */
+export const recipientArgs = (recipients: string[]): string[] => recipients.flatMap((r) => ['-r', r]);
 
 /**
  * Encrypts the file open at `fd` to the recipients, streaming the ciphertext: age reads the file itself (no
@@ -45,7 +43,7 @@ export function encryptStream(input: Readable, recipients: string[]): AgeStream 
  */
 export function encryptFd(fd: number, recipients: string[]): AgeStream {
   if (!ageAvailable()) throw missing();
-  const p = spawn('age', recipients.flatMap((r) => ['-r', r]), { stdio: [fd, 'pipe', 'pipe'] });
+  const p = spawn('age', recipientArgs(recipients), { stdio: [fd, 'pipe', 'pipe'] });
   const done = exitOf(p, 'encryption');
   done.catch(() => {});
   return { output: p.stdout!, done };
@@ -71,7 +69,7 @@ export async function encryptFile(input: string, out: string, recipients: string
     throw err;
   }
   try {
-    await exitOf(spawn('age', recipients.flatMap((r) => ['-r', r]), { stdio: [inFd, outFd, 'pipe'] }), 'encryption');
+    await exitOf(spawn('age', recipientArgs(recipients), { stdio: [inFd, outFd, 'pipe'] }), 'encryption');
   } finally {
     fs.closeSync(inFd);
     fs.closeSync(outFd);

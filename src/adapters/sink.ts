@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { ScitexError } from '../errors.js';
+import { recipientArgs } from './age.js';
 
 /** Compression of user archives. */
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -50,7 +51,7 @@ const gzip = (b: Buffer, level: number) => new Promise<Buffer>((resolve, reject)
 export function openSink(file: string, compression: Compression, level: number, recipients: string[] = []): Sink {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
   // Sealed: age is the last stage and writes the file itself; the plaintext archive never touches the disk.
-  const age = recipients.length ? startChild('age', recipients.flatMap((r) => ['-r', r]), fd, 'age (encryption)') : undefined;
+  const age = recipients.length ? startChild('age', recipientArgs(recipients), fd, 'age (encryption)') : undefined;
   const zstd = compression === 'zstd' ? startZstd(age ? age : fd, level) : undefined;
   const hash = crypto.createHash('sha256');
   let size = 0;

@@ -72,24 +72,32 @@ export function checkIdentityFile(identity: string): void {
 }
 
 /**
+ * Decrypts a sealed file, handing each plaintext chunk to `each` (in order, awaited), then checks the plaintext's
+ * checksum once age has exited: the one place where a decryption is judged.
+ */
+async function decryptChecked(file: string, d: Decrypt, each: (chunk: Buffer) => Promise<void> | void): Promise<void> {
+  const src = fs.createReadStream('', { fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
+  const dec = decryptStream(src, d.identity);
+  const hash = crypto.createHash('sha256');
+  const read = (async () => {
+    for await (const c of dec.output) {
+      hash.update(c as Buffer);
+      await each(c as Buffer);
+    }
+  })();
+  await Promise.all([read, dec.done]);
+  if (hash.digest('hex') !== d.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} decrypted does not match the checksum recorded of its plaintext: tampered with.`, 'Nothing was changed; use another backup.');
+}
+
+/**
  * Decrypts a sealed file into `out` (new, 0600) and checks the plaintext's checksum; `out` is removed on any
  * failure. age reports tampering only at the end, after writing plaintext: nothing may use `out` before this returns.
  */
 export async function unsealTo(file: string, d: Decrypt, out: string): Promise<void> {
-  const src = fs.createReadStream('', { fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
-  const dec = decryptStream(src, d.identity);
-  const hash = crypto.createHash('sha256');
   const fh = await fsp.open(out, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
-    const write = (async () => {
-      for await (const c of dec.output) {
-        hash.update(c as Buffer);
-        await fh.write(c as Buffer);
-      }
-    })();
-    await Promise.all([write, dec.done]);
+    await decryptChecked(file, d, async (c) => void (await fh.write(c)));
     await fh.close();
-    if (hash.digest('hex') !== d.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} decrypted does not match the checksum recorded of its plaintext: tampered with.`, 'Nothing was changed; use another backup.');
   } catch (err) {
     await fh.close().catch(() => {});
     await fsp.rm(out, { force: true });
@@ -99,22 +107,14 @@ export async function unsealTo(file: string, d: Decrypt, out: string): Promise<v
 
 /** Decrypts a sealed file without writing anything: checks the plaintext's checksum and returns its first 64 KiB. */
 export async function unsealPeek(file: string, d: Decrypt): Promise<Buffer> {
-  const src = fs.createReadStream('', { fd: fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
-  const dec = decryptStream(src, d.identity);
-  const hash = crypto.createHash('sha256');
   const head: Buffer[] = [];
   let kept = 0;
-  const read = (async () => {
-    for await (const c of dec.output) {
-      hash.update(c as Buffer);
-      if (kept < 65536) {
-        head.push(c as Buffer);
-        kept += (c as Buffer).length;
-      }
+  await decryptChecked(file, d, (c) => {
+    if (kept < 65536) {
+      head.push(c);
+      kept += c.length;
     }
-  })();
-  await Promise.all([read, dec.done]);
-  if (hash.digest('hex') !== d.plainSha256) throw new ScitexError(`${file.split('/').slice(-2).join('/')} decrypted does not match the checksum recorded of its plaintext: tampered with.`, 'Nothing was changed; use another backup.');
+  });
   return Buffer.concat(head).subarray(0, 65536);
 }
 
